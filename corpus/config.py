@@ -1,0 +1,86 @@
+"""Config sections of the corpus stages: extraction (`corpus`) and segmentation (`segments`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class ExecutorConfig:
+    """Where datatrove runs the tasks of a corpus stage."""
+
+    kind: Literal["local", "slurm", "ray"] = "local"
+    # slurm: one job array per stage; these map onto datatrove's SlurmPipelineExecutor.
+    partition: str | None = None
+    time: str = "24:00:00"
+    cpus_per_task: int = 1
+    mem_per_cpu_gb: int = 2
+    qos: str | None = None
+    sbatch_args: dict[str, str] = field(default_factory=dict)
+    # ray: address of a running cluster ("auto" joins the one this machine belongs to).
+    ray_address: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.cpus_per_task < 1 or self.mem_per_cpu_gb < 1:
+            raise ValueError("executor.cpus_per_task and executor.mem_per_cpu_gb must be >= 1")
+
+
+@dataclass
+class CorpusConfig:
+    """`linkbert corpus extract`: dumps -> clean documents, links, redirects."""
+
+    format: Literal["wikipedia", "jsonl"] = "wikipedia"
+    # Number of datatrove tasks; a multistream dump is split across them by stream offsets.
+    tasks: int = 1
+    # Processes running at once on this machine (local executor); -1 means one per task.
+    workers: int = -1
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    # Templates whose first arguments are article titles ({{main|X}}): links of kind `template`.
+    hatnote_templates: list[str] = field(
+        default_factory=lambda: [
+            "main",
+            "main article",
+            "see also",
+            "further",
+            "further information",
+            "details",
+            "for",
+            "about",
+            "redirect",
+            "other uses",
+        ]
+    )
+
+    def __post_init__(self) -> None:
+        if self.tasks < 1:
+            raise ValueError("corpus.tasks must be >= 1")
+        if self.workers == 0 or self.workers < -1:
+            raise ValueError("corpus.workers must be >= 1, or -1 for one per task")
+
+
+@dataclass
+class SegmentsConfig:
+    """`linkbert corpus segments`: tokenize documents and cut them into segments."""
+
+    # A local tokenizer folder or tokenizer.json, a hub name (online only), or "train".
+    tokenizer: str = "train"
+    # Used when tokenizer == "train": WordPiece trained on the corpus with `tokenizers`.
+    vocab_size: int = 30522
+    lowercase: bool = True
+    max_tokens: int = 254  # two segments + [CLS] [SEP] [SEP] fit in 512
+    min_tokens: int = 8  # shorter documents are dropped (and counted)
+    tasks: int = 1
+    workers: int = -1
+    batch_size: int = 256  # documents per encode_batch call
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 8:
+            raise ValueError("segments.max_tokens must be >= 8")
+        if not 0 <= self.min_tokens <= self.max_tokens:
+            raise ValueError("segments.min_tokens must be between 0 and segments.max_tokens")
+        if self.vocab_size < 100:
+            raise ValueError("segments.vocab_size must be >= 100")
+        if self.tasks < 1:
+            raise ValueError("segments.tasks must be >= 1")

@@ -1,0 +1,1 @@
+"""Command line, typed configuration and the stage runner of linkbert-pipeline."""

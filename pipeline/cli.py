@@ -1,0 +1,210 @@
+"""`linkbert`: the command line of every stage.
+
+    linkbert corpus extract  --input DUMP [DUMP ...] --output DIR
+    linkbert corpus graph    --corpus DIR
+    linkbert corpus segments --corpus DIR [--tokenizer PATH|train]
+    linkbert corpus build    --input DUMP [DUMP ...] --root data/corpus --name NAME   (all three)
+    linkbert graph stats     --corpus DIR
+    linkbert pretrain        --config configs/pretrain/demo.yaml [key=value ...] [--resume auto]
+    linkbert export          --checkpoint DIR|auto --output DIR
+    linkbert eval            --model DIR --corpus DIR
+
+Every command takes `--config FILE` and dotted overrides (`train.lr=3e-4`). A PipelineError is
+printed as one line (`error: ...`) with exit status 2; anything else is a bug and keeps its traceback.
+Stage modules are imported only when their command runs, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from pipeline.config import PipelineConfig, load_config
+from pipeline.errors import PipelineError
+
+log = logging.getLogger("linkbert")
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="a YAML preset (configs/...); the defaults when omitted")
+    p.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="dotted config overrides, e.g. train.lr=3e-4"
+    )
+
+
+def _config(args: argparse.Namespace, extra: Sequence[str] = ()) -> PipelineConfig:
+    return load_config(args.config, [*args.overrides, *extra])
+
+
+# --- corpus ------------------------------------------------------------------------------------
+
+
+def _corpus_extract(args: argparse.Namespace) -> int:
+    from corpus.extract import run_extract
+
+    extra = [
+        f"corpus.{k}={v}" for k, v in (("tasks", args.tasks), ("workers", args.workers)) if v is not None
+    ]
+    if args.executor:
+        extra.append(f"corpus.executor.kind={args.executor}")
+    if args.format:
+        extra.append(f"corpus.format={args.format}")
+    cfg = _config(args, extra)
+    run_extract(cfg.corpus, inputs=args.input, output=args.output, index=args.index)
+    return 0
+
+
+def _corpus_graph(args: argparse.Namespace) -> int:
+    from graph.build import run_graph
+
+    run_graph(_config(args).graph, corpus_dir=args.corpus)
+    return 0
+
+
+def _corpus_segments(args: argparse.Namespace) -> int:
+    from corpus.segments import run_segments
+
+    extra = [f"segments.tokenizer={args.tokenizer}"] if args.tokenizer else []
+    run_segments(_config(args, extra).segments, corpus_dir=args.corpus)
+    return 0
+
+
+def _corpus_build(args: argparse.Namespace) -> int:
+    from corpus.build import run_build
+
+    cfg = _config(args)
+    out = run_build(cfg, inputs=args.input, root=args.root, name=args.name, index=args.index)
+    print(out)
+    return 0
+
+
+def _graph_stats(args: argparse.Namespace) -> int:
+    from graph.stats import print_graph_stats
+
+    print_graph_stats(args.corpus)
+    return 0
+
+
+# --- pretrain, export, eval ----------------------------------------------------------------------
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from pretrain.trainer import run_pretrain
+
+    extra = [f"checkpoint.resume={args.resume}"] if args.resume else []
+    return run_pretrain(_config(args, extra), config_path=args.config) or 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pretrain.export import run_export
+
+    run_export(checkpoint=args.checkpoint, output=args.output, dtype=args.dtype, run_dir=args.run)
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from pretrain.evaluate import run_eval
+
+    run_eval(model_dir=args.model, corpus_dir=args.corpus, output=args.output, cfg=_config(args))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="linkbert", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    corpus = commands.add_parser("corpus", help="build a corpus: extract, graph, segments").add_subparsers(
+        dest="corpus_command", required=True
+    )
+    p = corpus.add_parser("extract", help="dumps -> clean documents, links and redirects (parquet)")
+    p.add_argument(
+        "--input", nargs="+", required=True, help=".xml, .xml.bz2 (multistream too) or .jsonl files"
+    )
+    p.add_argument("--index", help="the -index.txt.bz2 of a multistream dump (found beside it when omitted)")
+    p.add_argument("--output", required=True, help="corpus folder to write")
+    p.add_argument("--format", choices=["wikipedia", "jsonl"], help="input format (default: wikipedia)")
+    p.add_argument("--tasks", type=int, help="datatrove tasks (a multistream file is split across them)")
+    p.add_argument("--workers", type=int, help="tasks running at once (local executor)")
+    p.add_argument("--executor", choices=["local", "slurm", "ray"], help="datatrove executor")
+    _add_config_args(p)
+    p.set_defaults(func=_corpus_extract)
+
+    p = corpus.add_parser("graph", help="documents + redirects -> CSR document graph")
+    p.add_argument("--corpus", required=True, help="corpus folder made by `corpus extract`")
+    _add_config_args(p)
+    p.set_defaults(func=_corpus_graph)
+
+    p = corpus.add_parser("segments", help="tokenize documents and cut them into segments")
+    p.add_argument("--corpus", required=True, help="corpus folder with docs/ and graph/")
+    p.add_argument("--tokenizer", help="local tokenizer folder or tokenizer.json, a hub name, or 'train'")
+    _add_config_args(p)
+    p.set_defaults(func=_corpus_segments)
+
+    p = corpus.add_parser("build", help="extract + graph + segments into a folder keyed by the config hash")
+    p.add_argument("--input", nargs="+", required=True)
+    p.add_argument("--index", help="the -index.txt.bz2 of a multistream dump")
+    p.add_argument("--root", default="data/corpus", help="parent folder of corpus folders")
+    p.add_argument(
+        "--name", default="corpus", help="corpus name; the folder is ROOT/NAME-<hash>, ROOT/NAME links to it"
+    )
+    _add_config_args(p)
+    p.set_defaults(func=_corpus_build)
+
+    graph = commands.add_parser("graph", help="analyse a document graph").add_subparsers(
+        dest="graph_command", required=True
+    )
+    p = graph.add_parser("stats", help="degree and component statistics (networkx) of a corpus graph")
+    p.add_argument("--corpus", required=True)
+    p.set_defaults(func=_graph_stats)
+
+    p = commands.add_parser(
+        "pretrain", help="MLM + DRP pretraining (launch with `accelerate launch` for many processes)"
+    )
+    p.add_argument(
+        "--resume", help="'auto' (newest complete checkpoint of the run), 'none', or a checkpoint folder"
+    )
+    _add_config_args(p)
+    p.set_defaults(func=_pretrain)
+
+    p = commands.add_parser("export", help="checkpoint -> Hugging Face model folder")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint folder, or 'auto' (newest of --run)")
+    p.add_argument("--run", help="run folder (runs/NAME), needed with --checkpoint auto")
+    p.add_argument("--output", required=True, help="folder to write the model to")
+    p.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32")
+    p.set_defaults(func=_export)
+
+    p = commands.add_parser("eval", help="held-out MLM and DRP metrics of an exported model")
+    p.add_argument("--model", required=True, help="an exported model folder")
+    p.add_argument("--corpus", required=True, help="corpus folder (graph/ and segments/)")
+    p.add_argument("--output", help="JSON file for the metrics (default: MODEL/eval.json)")
+    _add_config_args(p)
+    p.set_defaults(func=_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except PipelineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""Config sections of pretraining: data, drp, model, train, checkpoint, logging, eval."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class DataConfig:
+    """Which corpus to train on and how examples are built from it."""
+
+    corpus: str = "data/corpus/sample"  # a folder made by `make corpus` (graph/ and segments/ inside)
+    max_seq_len: int = 512
+    mlm_probability: float = 0.15
+    whole_word_masking: bool = False
+    pad_to_multiple_of: int = 8
+    num_workers: int = 2  # DataLoader workers per process; the stream is the same for any count
+    heldout_fraction: float = 0.02  # documents kept out of training for evaluation
+    split_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_seq_len < 16:
+            raise ValueError("data.max_seq_len must be >= 16")
+        if not 0.0 < self.mlm_probability < 1.0:
+            raise ValueError("data.mlm_probability must be in (0, 1)")
+        if not 0.0 <= self.heldout_fraction < 1.0:
+            raise ValueError("data.heldout_fraction must be in [0, 1)")
+        if self.num_workers < 0:
+            raise ValueError("data.num_workers must be >= 0")
+
+
+@dataclass
+class DrpConfig:
+    """Document Relation Prediction: which relations, how often, how linked documents are drawn."""
+
+    classes: Literal[2, 3] = 3  # 2 = BERT's contiguous/random for corpora without links
+    # Probabilities of (contiguous, random, linked); null = uniform over the classes.
+    probabilities: list[float] | None = None
+    linked_alpha: float = 1.0  # linked document drawn with weight in_degree ** -alpha (0 = uniform)
+
+    def __post_init__(self) -> None:
+        if self.probabilities is not None:
+            if len(self.probabilities) != self.classes:
+                raise ValueError(
+                    f"drp.probabilities needs {self.classes} values, got {len(self.probabilities)}"
+                )
+            if any(p < 0 for p in self.probabilities) or abs(sum(self.probabilities) - 1.0) > 1e-6:
+                raise ValueError("drp.probabilities must be non-negative and sum to 1")
+        if self.linked_alpha < 0:
+            raise ValueError("drp.linked_alpha must be >= 0")
+
+    @property
+    def class_probabilities(self) -> list[float]:
+        return (
+            list(self.probabilities)
+            if self.probabilities is not None
+            else [1.0 / self.classes] * self.classes
+        )
+
+
+@dataclass
+class ModelConfig:
+    """The encoder. `init_from` warm-starts from a local Hugging Face BERT folder; otherwise sizes below."""
+
+    init_from: str | None = None
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    max_position_embeddings: int = 512
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    attn_implementation: Literal["sdpa", "eager"] = "sdpa"
+    mlm_weight: float = 1.0
+    drp_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError("model.hidden_size must be a multiple of model.num_attention_heads")
+
+
+@dataclass
+class TrainConfig:
+    """The optimization: batch, schedule, precision."""
+
+    run_name: str = "demo"
+    output_root: str = "runs"
+    seed: int = 42
+    max_steps: int = 1000  # length of the lr schedule
+    stop_after: int | None = None  # stop at this step as a preemption would (checkpoint, exit 0)
+    global_batch_size: int = 256  # sequences per optimizer step, whatever the world size
+    micro_batch_size: int = 8  # sequences per process per forward pass
+    optimizer: Literal["adamw", "lamb"] = "adamw"
+    lr: float = 3e-4
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-6
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.0
+    max_grad_norm: float = 1.0
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    max_nonfinite_steps: int = 10  # this many non-finite losses in a row stop the run
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 1:
+            raise ValueError("train.max_steps must be >= 1")
+        if self.stop_after is not None and self.stop_after < 1:
+            raise ValueError("train.stop_after must be >= 1")
+        if self.micro_batch_size < 1 or self.global_batch_size < self.micro_batch_size:
+            raise ValueError("train.global_batch_size must be >= train.micro_batch_size >= 1")
+        if self.warmup_steps < 0:
+            raise ValueError("train.warmup_steps must be >= 0")
+
+
+@dataclass
+class CheckpointConfig:
+    every: int = 500  # steps between checkpoints (also at the end and on SIGTERM/SIGINT)
+    keep_last: int = 3
+    resume: str = "none"  # "none", "auto" (newest complete checkpoint of the run) or a checkpoint folder
+
+    def __post_init__(self) -> None:
+        if self.every < 1 or self.keep_last < 1:
+            raise ValueError("checkpoint.every and checkpoint.keep_last must be >= 1")
+
+
+@dataclass
+class LoggingConfig:
+    every: int = 10
+    wandb: bool = True  # offline unless the user is logged in
+    wandb_project: str = "linkbert"
+    wandb_mode: Literal["auto", "offline", "online"] = "auto"
+    tensorboard: bool = True
+    progress_bar: bool = True
+
+
+@dataclass
+class EvalConfig:
+    every: int = 500  # steps between held-out evaluations (0 = only at the end)
+    batches: int = 20  # micro batches per evaluation
