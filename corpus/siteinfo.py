@@ -1,0 +1,207 @@
+"""The `<siteinfo>` of a MediaWiki dump: namespaces, their aliases and their title case rule.
+
+Link targets are classified by their namespace prefix, and titles are case-folded by the rule of
+their namespace, so every title decision downstream needs this table.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+from pipeline.errors import PipelineError
+
+FIRST_LETTER = "first-letter"
+CASE_SENSITIVE = "case-sensitive"
+
+# MediaWiki's canonical (English) namespace names: valid on every wiki whatever its language, so a
+# Greek wiki still understands [[File:x.jpg]] and [[Category:X]].
+CANONICAL_NAMES: dict[int, str] = {
+    -2: "Media",
+    -1: "Special",
+    1: "Talk",
+    2: "User",
+    3: "User talk",
+    4: "Project",
+    5: "Project talk",
+    6: "File",
+    7: "File talk",
+    8: "MediaWiki",
+    9: "MediaWiki talk",
+    10: "Template",
+    11: "Template talk",
+    12: "Help",
+    13: "Help talk",
+    14: "Category",
+    15: "Category talk",
+}
+
+# Aliases MediaWiki core defines on every wiki (`$wgNamespaceAliases` defaults).
+CORE_ALIASES: dict[int, tuple[str, ...]] = {6: ("Image",), 7: ("Image talk",)}
+
+# Site-specific aliases that dumps do not list in <siteinfo> (they live in the site config).
+SITE_ALIASES: dict[str, dict[int, tuple[str, ...]]] = {
+    "enwiki": {4: ("WP",), 5: ("WT",), 10: ("TM",)},
+}
+
+# English Wikipedia's namespaces, as its dumps list them (used for JSONL corpora and tests).
+_ENWIKI_NAMESPACES: dict[int, str] = {
+    -2: "Media",
+    -1: "Special",
+    0: "",
+    1: "Talk",
+    2: "User",
+    3: "User talk",
+    4: "Wikipedia",
+    5: "Wikipedia talk",
+    6: "File",
+    7: "File talk",
+    8: "MediaWiki",
+    9: "MediaWiki talk",
+    10: "Template",
+    11: "Template talk",
+    12: "Help",
+    13: "Help talk",
+    14: "Category",
+    15: "Category talk",
+    100: "Portal",
+    101: "Portal talk",
+    108: "Book",
+    109: "Book talk",
+    118: "Draft",
+    119: "Draft talk",
+    446: "Education Program",
+    447: "Education Program talk",
+    710: "TimedText",
+    711: "TimedText talk",
+    828: "Module",
+    829: "Module talk",
+    2300: "Gadget",
+    2301: "Gadget talk",
+    2302: "Gadget definition",
+    2303: "Gadget definition talk",
+    2600: "Topic",
+}
+_ENWIKI_CASE_SENSITIVE = {2302, 2303}
+
+# MediaWiki splits "Prefix:rest" with the prefix trimmed of spaces/underscores on both sides.
+_PREFIX_RE = re.compile(r"^[ _]*([^:]+?)[ _]*:[ _]*(.*)$", re.DOTALL)
+_SPACES_RE = re.compile(r"[ _]+")
+
+
+def _namespace_key(name: str) -> str:
+    """Namespace names compare case-insensitively, with `_` and space runs equivalent."""
+    return _SPACES_RE.sub(" ", name).strip().casefold()
+
+
+@dataclass(frozen=True)
+class Namespace:
+    id: int
+    name: str  # canonical local name, "" for the main namespace
+    case: str  # "first-letter" or "case-sensitive"
+    aliases: tuple[str, ...] = ()  # e.g. "Image" for File; canonical English names too
+
+
+@dataclass
+class SiteInfo:
+    dbname: str
+    case: str
+    namespaces: dict[int, Namespace]
+    _lookup: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        lookup: dict[str, int] = {}
+        for ns in self.namespaces.values():
+            if ns.id == 0:
+                continue
+            for name in (ns.name, *ns.aliases):
+                if name:
+                    lookup.setdefault(_namespace_key(name), ns.id)
+        self._lookup = lookup
+
+    @classmethod
+    def from_xml(cls, siteinfo_xml: str | bytes) -> SiteInfo:
+        """Parse a `<siteinfo>...</siteinfo>` element (export schemas 0.9-0.11, with or without the
+        export namespace URI). Per-namespace `case` attributes win over the site-wide `<case>`."""
+        try:
+            root = ET.fromstring(siteinfo_xml)
+        except ET.ParseError as exc:
+            raise PipelineError(
+                f"<siteinfo> is not well-formed XML ({exc}); is the dump truncated or not a MediaWiki export?"
+            ) from None
+        if _local(root.tag) != "siteinfo":
+            raise PipelineError(f"expected a <siteinfo> element, got <{_local(root.tag)}>")
+        dbname = ""
+        site_case = FIRST_LETTER
+        raw: list[tuple[int, str, str | None]] = []
+        for child in root:
+            tag = _local(child.tag)
+            if tag == "dbname":
+                dbname = (child.text or "").strip()
+            elif tag == "case":
+                site_case = (child.text or FIRST_LETTER).strip()
+            elif tag == "namespaces":
+                for ns in child:
+                    if _local(ns.tag) != "namespace":
+                        continue
+                    key = ns.get("key")
+                    try:
+                        ns_id = int(key or "")
+                    except ValueError:
+                        raise PipelineError(
+                            f"<siteinfo>: namespace {ns.text!r} has a non-integer key {key!r}"
+                        ) from None
+                    raw.append((ns_id, (ns.text or "").strip(), ns.get("case")))
+        if site_case not in (FIRST_LETTER, CASE_SENSITIVE):
+            raise PipelineError(
+                f"<siteinfo>: unknown <case> {site_case!r} (expected first-letter or case-sensitive)"
+            )
+        if not raw:
+            raw = [(0, "", None)]
+        extra = SITE_ALIASES.get(dbname, {})
+        namespaces: dict[int, Namespace] = {}
+        for ns_id, name, case in raw:
+            aliases = [CANONICAL_NAMES[ns_id]] if ns_id in CANONICAL_NAMES else []
+            aliases += [*CORE_ALIASES.get(ns_id, ()), *extra.get(ns_id, ())]
+            aliases = tuple(dict.fromkeys(a for a in aliases if a != name))
+            namespaces[ns_id] = Namespace(ns_id, name, case or site_case, aliases)
+        if 0 not in namespaces:
+            namespaces[0] = Namespace(0, "", site_case)
+        return cls(dbname=dbname, case=site_case, namespaces=namespaces)
+
+    @classmethod
+    def default(cls) -> SiteInfo:
+        """English Wikipedia's namespaces (with its canonical names and aliases)."""
+        extra = SITE_ALIASES["enwiki"]
+        namespaces = {}
+        for ns_id, name in _ENWIKI_NAMESPACES.items():
+            aliases = [CANONICAL_NAMES.get(ns_id, name), *CORE_ALIASES.get(ns_id, ()), *extra.get(ns_id, ())]
+            namespaces[ns_id] = Namespace(
+                ns_id,
+                name,
+                CASE_SENSITIVE if ns_id in _ENWIKI_CASE_SENSITIVE else FIRST_LETTER,
+                tuple(dict.fromkeys(a for a in aliases if a != name)),
+            )
+        return cls(dbname="enwiki", case=FIRST_LETTER, namespaces=namespaces)
+
+    def namespace_id(self, prefix: str) -> int | None:
+        """The namespace a prefix (name or alias, any case) names, or None."""
+        return self._lookup.get(_namespace_key(prefix))
+
+    def split_namespace(self, title: str) -> tuple[int, str]:
+        """`"Category:Foo"` -> `(14, "Foo")`; a title without a known prefix is `(0, title)`."""
+        if ":" not in title:
+            return 0, title
+        m = _PREFIX_RE.match(title)
+        if m is None:
+            return 0, title
+        ns_id = self._lookup.get(_namespace_key(m.group(1)))
+        if ns_id is None:
+            return 0, title
+        return ns_id, m.group(2)
+
+
+def _local(tag: str) -> str:
+    """`{http://www.mediawiki.org/xml/export-0.10/}page` -> `page`."""
+    return tag.rpartition("}")[2]
