@@ -109,6 +109,8 @@ class SiteInfo:
     case: str
     namespaces: dict[int, Namespace]
     _lookup: dict[str, int] = field(init=False, repr=False, compare=False)
+    # Raw link target -> classification, filled by `corpus.titles` (targets repeat heavily).
+    title_cache: dict[str, tuple[str, str | None]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         lookup: dict[str, int] = {}
@@ -119,6 +121,7 @@ class SiteInfo:
                 if name:
                     lookup.setdefault(_namespace_key(name), ns.id)
         self._lookup = lookup
+        self.title_cache = {}
 
     @classmethod
     def from_xml(cls, siteinfo_xml: str | bytes) -> SiteInfo:
