@@ -1,0 +1,612 @@
+"""`linkbert corpus extract`: dumps (or JSONL) -> docs/ and redirects/ parquet shards, stats, manifest.
+
+A datatrove pipeline per task: a reader (its slice of the inputs) -> the wikitext cleaner -> the shard
+writer. Every page leaves the reader as a Document whose `metadata["status"]` says what it became
+(article, redirect, redirect_dropped, skipped, failed), so the writer, the last step, accounts for
+every page read and the counts add up by construction.
+
+Restartability: each task writes its shards under temporary names and renames them when its input is
+exhausted, then a per-task result file; datatrove then marks the task complete. The launching process
+merges the results into `stats.json` and writes the manifest `extract.json` last. A task that fails
+records its one-line error under `logs/extract/errors/`, which `run_extract` raises as a
+PipelineError; the manifest is then never written.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import time
+import traceback
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from datatrove.utils.logging import logger
+
+from corpus.config import CorpusConfig
+from corpus.dump_reader import bz2_command, read_pages
+from corpus.jsonl_reader import read_jsonl
+from corpus.multistream import Slice, index_path_for, plan_tasks
+from corpus.titles import normalize_title
+from pipeline.atomic import atomic_path, write_json_atomic
+from pipeline.config import to_dict
+from pipeline.errors import PipelineError
+from pipeline.executor import build_executor
+
+MANIFEST = "extract.json"
+LOGS = "logs/extract"
+MAX_FAILED_PAGES = 1000  # failed pages listed by id/title/reason in stats.json (all are counted)
+PROGRESS_EVERY_S = 30.0
+BATCH_ROWS = 1000
+BATCH_TEXT_BYTES = 64 << 20  # flush a row group before this much text is buffered: flat memory per task
+
+LINK_TYPE = pa.struct(
+    [
+        ("target", pa.string()),
+        ("anchor", pa.string()),
+        ("start", pa.int32()),
+        ("end", pa.int32()),
+        ("kind", pa.string()),
+    ]
+)
+DOCS_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("title", pa.string()),
+        ("text", pa.string()),
+        ("links", pa.list_(LINK_TYPE)),
+        ("is_disambiguation", pa.bool_()),
+    ]
+)
+REDIRECTS_SCHEMA = pa.schema([("source", pa.string()), ("target", pa.string())])
+
+ARTICLE, REDIRECT, REDIRECT_DROPPED, SKIPPED, FAILED = (
+    "article",
+    "redirect",
+    "redirect_dropped",
+    "skipped",
+    "failed",
+)
+
+
+def shard_name(rank: int) -> str:
+    return f"rank-{rank:05d}.parquet"
+
+
+# ----------------------------------------------------------------------------------------------
+# Pipeline steps (run inside the tasks)
+
+
+class DumpReaderStep(PipelineStep):
+    """Yields every `<page>` of this task's slices of the dumps."""
+
+    name = "MediaWiki dump reader"
+    type = "Reader"
+
+    def __init__(self, plan: list[list[Slice]], decompressor: str | None = None) -> None:
+        super().__init__()
+        self.plan = plan
+        self.decompressor = decompressor
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if len(self.plan) != world_size:
+            raise PipelineError(f"the extract plan has {len(self.plan)} tasks but {world_size} were launched")
+        for sl in self.plan[rank]:
+            for page in read_pages(sl, decompressor=self.decompressor):
+                self.stat_update("pages")
+                yield Document(text=page.text, id=str(page.id), metadata={"page": page})
+
+
+class WikitextCleanerStep(PipelineStep):
+    """Raw pages -> articles (clean text + links), redirects, or skipped/failed pages."""
+
+    name = "wikitext cleaner"
+    type = "Formatter"
+
+    def __init__(self, hatnote_templates: list[str]) -> None:
+        super().__init__()
+        self.hatnote_templates = list(hatnote_templates)
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        from corpus.wikitext import clean_wikitext
+
+        hatnotes = frozenset(t.lower() for t in self.hatnote_templates)
+        for doc in data:
+            page = doc.metadata.pop("page")
+            meta = doc.metadata
+            meta.update(page_id=page.id, title=page.title)
+            if page.ns != 0:
+                meta.update(status=SKIPPED, ns=page.ns)
+            elif page.redirect is not None:
+                source = normalize_title(page.title, page.site)
+                target = normalize_title(page.redirect, page.site)
+                if source is None or target is None:
+                    meta.update(status=REDIRECT_DROPPED, reason=f"redirect target {page.redirect!r}")
+                else:
+                    meta.update(status=REDIRECT, title=source, target=target)
+                doc.text = ""
+            else:
+                title = normalize_title(page.title, page.site) or page.title
+                try:
+                    with self.track_time():
+                        clean = clean_wikitext(doc.text, title, page.site, hatnotes)
+                except Exception as e:  # noqa: BLE001 - one bad page must not stop a multi-day run
+                    reason = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+                    logger.warning(f"page id {page.id} {page.title!r} skipped: {reason}")
+                    meta.update(status=FAILED, reason=reason)
+                    doc.text = ""
+                else:
+                    doc.text = clean.text
+                    meta.update(
+                        status=ARTICLE,
+                        title=title,
+                        links=clean.links,
+                        is_disambiguation=bool(clean.is_disambiguation),
+                    )
+            yield doc
+
+
+class JsonlReaderStep(PipelineStep):
+    """Yields the records of this task's slices of JSONL files as articles."""
+
+    name = "JSONL reader"
+    type = "Reader"
+
+    def __init__(self, plan: list[list[Slice]]) -> None:
+        super().__init__()
+        self.plan = plan
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if len(self.plan) != world_size:
+            raise PipelineError(f"the extract plan has {len(self.plan)} tasks but {world_size} were launched")
+        for sl in self.plan[rank]:
+            for rec in read_jsonl(sl):
+                meta: dict[str, Any] = {"page_id": rec.id, "title": rec.raw_title}
+                if rec.title is None:
+                    meta.update(status=FAILED, reason=f"title {rec.raw_title!r} is not a valid title")
+                else:
+                    links = [_JsonlLink(t) for t in rec.links]
+                    meta.update(status=ARTICLE, title=rec.title, links=links, is_disambiguation=False)
+                yield Document(text=rec.text, id=str(rec.id), metadata=meta)
+
+
+class _JsonlLink:
+    """A JSONL link: a body link without a span (docs/formats.md)."""
+
+    __slots__ = ("target", "anchor")
+    start = end = -1
+    kind = "body"
+
+    def __init__(self, target: str) -> None:
+        self.target = self.anchor = target
+
+
+class _ShardBuffer:
+    """Rows of one shard, written as parquet row groups to a temporary file."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path = path
+        self.schema = schema
+        self.columns: dict[str, list] = {name: [] for name in schema.names}
+        self.link_offsets = [0]
+        self.text_bytes = 0
+        self.rows = 0
+        self._atomic = atomic_path(path)
+        self._tmp = self._atomic.__enter__()
+        self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
+
+    def add(self, **row: Any) -> None:
+        for name, value in row.items():
+            if name == "links":
+                self._add_links(value)
+            else:
+                self.columns[name].append(value)
+        self.text_bytes += len(row.get("text", ""))
+        self.rows += 1
+        if len(self.columns[self.schema.names[0]]) >= BATCH_ROWS or self.text_bytes >= BATCH_TEXT_BYTES:
+            self.flush()
+
+    def _add_links(self, links: list) -> None:
+        cols = self.columns["links"]
+        if not cols:
+            cols.extend(([], [], [], [], []))
+        for col, attr in zip(cols, ("target", "anchor", "start", "end", "kind"), strict=True):
+            col.extend(getattr(link, attr) for link in links)
+        self.link_offsets.append(self.link_offsets[-1] + len(links))
+
+    def flush(self) -> None:
+        if not self.columns[self.schema.names[0]]:
+            return
+        arrays = []
+        for field in self.schema:
+            values = self.columns[field.name]
+            if field.name == "links":
+                parts = values or ([], [], [], [], [])
+                structs = pa.StructArray.from_arrays(
+                    [pa.array(p, type=LINK_TYPE.field(i).type) for i, p in enumerate(parts)],
+                    fields=list(LINK_TYPE),
+                )
+                offsets = pa.array(self.link_offsets, type=pa.int32())
+                arrays.append(pa.ListArray.from_arrays(offsets, structs, type=field.type))
+            else:
+                arrays.append(pa.array(values, type=field.type))
+        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+        self.columns = {name: [] for name in self.schema.names}
+        self.link_offsets = [0]
+        self.text_bytes = 0
+
+    def commit(self) -> None:
+        """Last row group, parquet footer, then rename onto the final name."""
+        self.flush()
+        self._writer.close()
+        self._atomic.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        self._writer.close()
+        self._atomic.__exit__(RuntimeError, RuntimeError("aborted"), None)
+
+
+class CorpusShardWriter(PipelineStep):
+    """Writes this task's docs and redirects shards and its result file; records a failure for the parent."""
+
+    name = "corpus shard writer"
+    type = "Writer"
+
+    def __init__(self, output: str, sources: list[str]) -> None:
+        super().__init__()
+        self.output = output
+        self.sources = sources
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        out = Path(self.output)
+        error_file = out / LOGS / "errors" / f"rank-{rank:05d}.json"
+        for stale in glob.glob(str(out / "*" / f".{shard_name(rank)}.*.tmp")):
+            os.unlink(stale)  # left by a killed earlier attempt at this task
+        docs = _ShardBuffer(out / "docs" / shard_name(rank), DOCS_SCHEMA)
+        redirects = _ShardBuffer(out / "redirects" / shard_name(rank), REDIRECTS_SCHEMA)
+        counts = _TaskCounts(rank)
+        try:
+            for doc in data:
+                counts.add(doc)
+                meta = doc.metadata
+                if meta["status"] == ARTICLE:
+                    docs.add(
+                        id=meta["page_id"],
+                        title=meta["title"],
+                        text=doc.text,
+                        links=meta["links"],
+                        is_disambiguation=meta["is_disambiguation"],
+                    )
+                elif meta["status"] == REDIRECT:
+                    redirects.add(source=meta["title"], target=meta["target"])
+            docs.commit()
+            redirects.commit()
+        except BaseException as e:
+            docs.abort()
+            redirects.abort()
+            if isinstance(e, Exception):
+                _record_error(error_file, rank, e)
+            raise
+        result = counts.result()
+        result["shards"] = {
+            "docs": {"path": f"docs/{shard_name(rank)}", "rows": docs.rows},
+            "redirects": {"path": f"redirects/{shard_name(rank)}", "rows": redirects.rows},
+        }
+        write_json_atomic(out / LOGS / "results" / f"rank-{rank:05d}.json", result)
+        logger.info(counts.progress_line(final=True))
+        return
+        yield  # a generator that yields nothing: this is the last step
+
+
+def _record_error(path: Path, rank: int, e: Exception) -> None:
+    kind = "input" if isinstance(e, PipelineError) else "internal"
+    message = str(e) if kind == "input" else f"{type(e).__name__}: {e}"
+    write_json_atomic(
+        path, {"rank": rank, "kind": kind, "message": message, "traceback": traceback.format_exc()}
+    )
+
+
+class _TaskCounts:
+    """Per-task accounting of every page, with a periodic pages/s log line."""
+
+    def __init__(self, rank: int) -> None:
+        self.rank = rank
+        self.status: Counter[str] = Counter()
+        self.skipped_ns: Counter[str] = Counter()
+        self.links: Counter[str] = Counter()
+        self.failed_pages: list[dict[str, Any]] = []
+        self.dropped_redirects: list[dict[str, Any]] = []
+        self.started = self.last_log = time.monotonic()
+
+    @property
+    def pages(self) -> int:
+        return sum(self.status.values())
+
+    def add(self, doc: Document) -> None:
+        meta = doc.metadata
+        status = meta["status"]
+        self.status[status] += 1
+        if status == ARTICLE:
+            for link in meta["links"]:
+                self.links[link.kind] += 1
+        elif status == SKIPPED:
+            self.skipped_ns[str(meta["ns"])] += 1
+        elif status == FAILED and len(self.failed_pages) < MAX_FAILED_PAGES:
+            self.failed_pages.append(
+                {"id": meta["page_id"], "title": meta["title"], "reason": meta["reason"]}
+            )
+        if self.status[status] % 256 == 0 and time.monotonic() - self.last_log >= PROGRESS_EVERY_S:
+            self.last_log = time.monotonic()
+            logger.info(self.progress_line())
+
+    def progress_line(self, final: bool = False) -> str:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        return (
+            f"extract rank {self.rank}{' done' if final else ''}: {self.pages} pages in {elapsed:.0f}s "
+            f"({self.pages / elapsed:.1f} pages/s), {self.status[ARTICLE]} articles, "
+            f"{self.status[REDIRECT]} redirects, {self.status[FAILED]} failed"
+        )
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "pages_read": self.pages,
+            "articles": self.status[ARTICLE],
+            "redirects": self.status[REDIRECT],
+            "redirects_dropped": self.status[REDIRECT_DROPPED],
+            "skipped_by_namespace": dict(self.skipped_ns),
+            "failed": self.status[FAILED],
+            "failed_pages": self.failed_pages,
+            "links_by_kind": {"body": self.links["body"], "template": self.links["template"], **self.links},
+        }
+
+
+# ----------------------------------------------------------------------------------------------
+# The launching process: plan, run, merge, manifest
+
+
+def _check_inputs(inputs: list[str]) -> list[str]:
+    if not inputs:
+        raise PipelineError("corpus extract: no --input files given")
+    paths = []
+    for raw in inputs:
+        path = os.path.abspath(raw)
+        if not os.path.isfile(path):
+            raise PipelineError(f"{raw}: no such file (check --input)")
+        if os.path.getsize(path) == 0:
+            raise PipelineError(f"{raw}: the file is empty (an interrupted download? fetch it again)")
+        paths.append(path)
+    if len(set(paths)) != len(paths):
+        raise PipelineError("corpus extract: the same --input file is given twice")
+    return paths
+
+
+def _indexes(cfg: CorpusConfig, paths: list[str], index: str | None) -> dict[str, Path | None]:
+    if cfg.format != "wikipedia":
+        if index:
+            raise PipelineError("--index is for multistream Wikipedia dumps, not for --format jsonl")
+        return {}
+    if index is not None:
+        if len(paths) != 1:
+            raise PipelineError(
+                "--index names the index of one multistream dump: give that one --input "
+                "(with many inputs, each index is found beside its dump)"
+            )
+        if not os.path.isfile(index):
+            raise PipelineError(f"{index}: no such multistream index (check --index)")
+        return {paths[0]: Path(os.path.abspath(index))}
+    return {p: index_path_for(p) for p in paths}
+
+
+def _fingerprint(cfg: CorpusConfig, paths: list[str], indexes: dict[str, Path | None]) -> dict[str, Any]:
+    """What decides the output: a different fingerprint must never reuse a folder's tasks or manifest."""
+    config = to_dict(cfg)
+    for key in ("workers", "executor", "bz2_decompressor"):  # how it runs, not what it makes
+        config.pop(key, None)
+    inputs = []
+    for p in paths:
+        st = os.stat(p)
+        idx = indexes.get(p)
+        inputs.append({"path": p, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "index": str(idx or "")})
+    return {"config": config, "inputs": inputs}
+
+
+def merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum the per-task results into the corpus `stats.json`."""
+    stats: dict[str, Any] = {
+        "pages_read": 0,
+        "articles": 0,
+        "redirects": 0,
+        "redirects_dropped": 0,
+        "skipped_by_namespace": Counter(),
+        "failed": 0,
+        "failed_pages": [],
+        "links_by_kind": Counter({"body": 0, "template": 0}),
+    }
+    for r in sorted(results, key=lambda r: r["rank"]):
+        for key in ("pages_read", "articles", "redirects", "redirects_dropped", "failed"):
+            stats[key] += r[key]
+        stats["skipped_by_namespace"].update(r["skipped_by_namespace"])
+        stats["links_by_kind"].update(r["links_by_kind"])
+        stats["failed_pages"].extend(r["failed_pages"])
+    stats["failed_pages"] = stats["failed_pages"][:MAX_FAILED_PAGES]
+    stats["skipped_by_namespace"] = dict(
+        sorted(stats["skipped_by_namespace"].items(), key=lambda kv: int(kv[0]))
+    )
+    stats["links_by_kind"] = dict(stats["links_by_kind"])
+    return stats
+
+
+def _raise_task_errors(out: Path, cause: BaseException | None) -> None:
+    errors = []
+    for path in sorted(glob.glob(str(out / LOGS / "errors" / "rank-*.json"))):
+        with open(path, encoding="utf-8") as f:
+            errors.append(json.load(f))
+    if not errors:
+        if cause is not None:
+            raise cause
+        return
+    first = next((e for e in errors if e["kind"] == "input"), errors[0])
+    others = f" ({len(errors) - 1} more tasks failed; see {out / LOGS}/errors/)" if len(errors) > 1 else ""
+    if first["kind"] == "input":
+        raise PipelineError(f"{first['message']}{others}") from None
+    raise RuntimeError(f"extract task {first['rank']} crashed{others}:\n{first['traceback']}") from cause
+
+
+def finalize_extract(output: str | os.PathLike, tasks: int, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Merge the task results into stats.json and write the manifest last; refuses if a task is missing."""
+    out = Path(output)
+    results = []
+    missing = []
+    for rank in range(tasks):
+        path = out / LOGS / "results" / f"rank-{rank:05d}.json"
+        if not path.is_file():
+            missing.append(rank)
+            continue
+        with open(path, encoding="utf-8") as f:
+            results.append(json.load(f))
+    if missing:
+        raise PipelineError(
+            f"{out}: extract tasks {missing[:10]} did not finish (see {out / LOGS}); "
+            "run the same command again to redo only those"
+        )
+    stats = merge_results(results)
+    write_json_atomic(out / "stats.json", stats)
+    manifest = dict(manifest)
+    manifest["shards"] = {
+        kind: [r["shards"][kind] for r in sorted(results, key=lambda r: r["rank"])]
+        for kind in ("docs", "redirects")
+    }
+    manifest["stats"] = {k: v for k, v in stats.items() if k != "failed_pages"}
+    manifest["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    write_json_atomic(out / MANIFEST, manifest)
+    return stats
+
+
+class _FinalizeStep(PipelineStep):
+    """The one task of the dependent job that finishes a cluster run (Slurm: after all tasks succeed)."""
+
+    name = "extract manifest"
+    type = "Writer"
+
+    def __init__(self, output: str, tasks: int, manifest: dict[str, Any]) -> None:
+        super().__init__()
+        self.output, self.tasks, self.manifest = output, tasks, manifest
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        _raise_task_errors(Path(self.output), None)
+        finalize_extract(self.output, self.tasks, self.manifest)
+        return
+        yield
+
+
+def _load_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | None = None) -> dict:
+    """Extract `inputs` into the corpus folder `output`; returns the merged stats.
+
+    A folder whose manifest matches these inputs and config is returned as is (no work); one made
+    from other inputs or config is refused. Unfinished tasks of an earlier attempt with the same
+    inputs and config are redone, finished ones kept.
+    """
+    paths = _check_inputs(inputs)
+    indexes = _indexes(cfg, paths, index)
+    fingerprint = _fingerprint(cfg, paths, indexes)
+    out = Path(os.path.abspath(output))
+    logs = out / LOGS
+
+    done = _load_json(out / MANIFEST)
+    if done is not None:
+        if done.get("fingerprint") != fingerprint:
+            raise PipelineError(
+                f"{out} already holds a corpus extracted from other inputs or another config; "
+                "pass a new --output, or delete that folder to redo it"
+            )
+        logger.info(f"{out}: extraction already complete, nothing to do")
+        return _load_json(out / "stats.json") or done.get("stats", {})
+    started = _load_json(logs / "fingerprint.json")
+    if started is not None and started != fingerprint:
+        raise PipelineError(
+            f"{out} holds an unfinished extraction of other inputs or another config; "
+            "pass a new --output, or delete that folder to start over"
+        )
+    if started is None and out.exists() and any(out.iterdir()):
+        raise PipelineError(f"{out} exists and is not a corpus folder; pass a new or empty --output")
+
+    plan = plan_tasks(paths, cfg.tasks, indexes=indexes, jsonl=cfg.format == "jsonl")
+    idle = sum(1 for slices in plan if not slices)
+    if idle:
+        logger.warning(
+            f"{idle} of {cfg.tasks} tasks have no input: without a multistream index only whole files "
+            "can be handed out, so at most one task per file does work"
+        )
+    write_json_atomic(logs / "fingerprint.json", fingerprint)
+    for stale in glob.glob(str(logs / "errors" / "rank-*.json")):
+        os.unlink(stale)
+
+    if cfg.format == "jsonl":
+        steps: list[PipelineStep] = [JsonlReaderStep(plan)]
+    else:
+        steps = [
+            DumpReaderStep(plan, bz2_command(cfg.bz2_decompressor)),
+            WikitextCleanerStep(cfg.hatnote_templates),
+        ]
+    steps.append(CorpusShardWriter(str(out), paths))
+    manifest = {
+        "stage": "extract",
+        "format": cfg.format,
+        "config": to_dict(cfg),
+        "fingerprint": fingerprint,
+        "inputs": [
+            {"path": p, "size": os.path.getsize(p), "index": str(indexes.get(p) or "") or None} for p in paths
+        ],
+        "plan": [[vars(s) for s in slices] for slices in plan],
+        "tasks": cfg.tasks,
+    }
+    executor = build_executor(
+        steps,
+        tasks=cfg.tasks,
+        workers=cfg.workers,
+        logging_dir=str(logs),
+        executor=cfg.executor,
+        job_name="linkbert-extract",
+    )
+    if cfg.executor.kind == "slurm":
+        finalize = build_executor(
+            [_FinalizeStep(str(out), cfg.tasks, manifest)],
+            tasks=1,
+            workers=1,
+            logging_dir=str(logs / "finalize"),
+            executor=cfg.executor,
+            job_name="linkbert-extract-manifest",
+            depends=executor,
+        )
+        finalize.run()
+        logger.info(f"submitted; {out / MANIFEST} is written by the last job once every task has succeeded")
+        return {}
+    try:
+        executor.run()
+    except Exception as e:  # noqa: BLE001 - the task's own record says what went wrong
+        _raise_task_errors(out, e)
+    _raise_task_errors(out, None)
+    stats = finalize_extract(out, cfg.tasks, manifest)
+    logger.info(
+        f"{out}: {stats['articles']} articles, {stats['redirects']} redirects, "
+        f"{stats['failed']} failed pages, {sum(stats['links_by_kind'].values())} links"
+    )
+    return stats
