@@ -1,0 +1,139 @@
+"""Graph statistics: degree and component figures from the CSR arrays (scales to Wikipedia), the
+log-log degree plot, and `print_graph_stats` (`linkbert graph stats`), which adds networkx analysis
+for graphs small enough to hold as Python objects."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from graph.store import DocumentGraph
+from pipeline.errors import PipelineError
+
+PERCENTILES = (50, 90, 99)
+NETWORKX_MAX_NODES = 200_000  # ~1 KB of Python objects per edge beyond this is not worth it
+
+
+def degree_summary(degree: np.ndarray) -> dict[str, float]:
+    if len(degree) == 0:
+        return {**{f"p{p}": 0.0 for p in PERCENTILES}, "max": 0, "mean": 0.0}
+    values = np.percentile(degree, PERCENTILES)
+    return {
+        **{f"p{p}": float(v) for p, v in zip(PERCENTILES, values, strict=True)},
+        "max": int(degree.max()),
+        "mean": float(degree.mean()),
+    }
+
+
+def weak_components(indptr: np.ndarray, indices: np.ndarray) -> dict[str, int]:
+    n = len(indptr) - 1
+    if n == 0:
+        return {"count": 0, "largest": 0}
+    # One byte per edge of data: scipy wants a matrix, the values are never read.
+    adjacency = sp.csr_matrix((np.ones(len(indices), dtype=np.bool_), indices, indptr), shape=(n, n))
+    count, labels = connected_components(adjacency, directed=True, connection="weak")
+    return {"count": int(count), "largest": int(np.bincount(labels).max())}
+
+
+def shape_stats(indptr: np.ndarray, indices: np.ndarray, in_degree: np.ndarray) -> dict[str, Any]:
+    out_degree = np.diff(indptr)
+    return {
+        "dangling_nodes": int(np.count_nonzero(out_degree == 0)),
+        "isolated_nodes": int(np.count_nonzero((out_degree == 0) & (in_degree == 0))),
+        "out_degree": degree_summary(out_degree),
+        "in_degree": degree_summary(in_degree),
+        "weak_components": weak_components(indptr, indices),
+    }
+
+
+def plot_degrees(out_degree: np.ndarray, in_degree: np.ndarray, path: str | Path) -> None:
+    """In/out-degree distributions (number of nodes per degree) on log-log axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
+    for degree, label, marker in ((out_degree, "out-degree", "o"), (in_degree, "in-degree", "s")):
+        values, counts = np.unique(degree[degree > 0], return_counts=True)
+        if len(values):
+            ax.loglog(values, counts, marker, markersize=3, alpha=0.7, label=label, linestyle="none")
+    ax.set_xlabel("degree")
+    ax.set_ylabel("nodes")
+    ax.set_title(f"degree distribution ({len(out_degree)} nodes, {int(out_degree.sum())} edges)")
+    ax.grid(True, which="both", alpha=0.3)
+    if ax.has_data():
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _rows(stats: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    rows = []
+    for key, value in stats.items():
+        if isinstance(value, dict):
+            rows.extend(_rows(value, f"{prefix}{key}."))
+        elif isinstance(value, float):
+            rows.append((f"{prefix}{key}", f"{value:,.2f}"))
+        elif isinstance(value, int):
+            rows.append((f"{prefix}{key}", f"{value:,}"))
+        else:
+            rows.append((f"{prefix}{key}", str(value)))
+    return rows
+
+
+def networkx_stats(graph: DocumentGraph) -> dict[str, Any]:
+    """Analysis that needs networkx; only for graphs up to NETWORKX_MAX_NODES."""
+    import networkx as nx
+
+    g = graph.to_networkx(max_nodes=NETWORKX_MAX_NODES)
+    strong = max((len(c) for c in nx.strongly_connected_components(g)), default=0)
+    stats: dict[str, Any] = {
+        "weak_components": nx.number_weakly_connected_components(g) if len(g) else 0,
+        "strong_components": nx.number_strongly_connected_components(g) if len(g) else 0,
+        "largest_strong_component": strong,
+        "reciprocity": float(nx.reciprocity(g)) if g.number_of_edges() else 0.0,
+    }
+    if g.number_of_edges() > 1:
+        r = nx.degree_assortativity_coefficient(g, x="out", y="in")
+        stats["degree_assortativity_out_in"] = float(r) if np.isfinite(r) else "n/a"
+    return stats
+
+
+def top_in_degree(graph: DocumentGraph, k: int = 10) -> list[tuple[str, int]]:
+    k = min(k, graph.num_nodes)
+    if k == 0:
+        return []
+    top = np.argpartition(-np.asarray(graph.in_degree), k - 1)[:k]
+    top = top[np.argsort(-np.asarray(graph.in_degree)[top], kind="stable")]
+    titles = graph.titles().take(top).to_pylist()
+    return [(t, int(graph.in_degree[i])) for t, i in zip(titles, top, strict=True)]
+
+
+def print_graph_stats(corpus_dir: str | Path) -> None:
+    graph = DocumentGraph.load(corpus_dir)
+    stats_path = graph.path / "stats.json"
+    try:
+        stats = json.loads(stats_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise PipelineError(
+            f"{stats_path} is unreadable ({e}); delete {graph.path} and rerun the graph"
+        ) from e
+    rows = _rows(stats)
+    if graph.num_nodes <= NETWORKX_MAX_NODES:
+        rows.extend(_rows(networkx_stats(graph), "networkx."))
+    else:
+        rows.append(("networkx", f"skipped: {graph.num_nodes:,} nodes > {NETWORKX_MAX_NODES:,}"))
+    width = max(len(k) for k, _ in rows)
+    print(f"graph of {corpus_dir}")
+    for key, value in rows:
+        print(f"  {key:<{width}}  {value:>14}")
+    print("top in-degree:")
+    for title, degree in top_in_degree(graph):
+        print(f"  {degree:>10,}  {title}")
