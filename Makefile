@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export DS_BUILD_OPS ?= 0
 export DS_SKIP_SHM ?= 1
 
-.PHONY: install test test-fast lint format corpus clean
+.PHONY: install test test-fast lint format corpus clean pretrain resume
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,22 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Pretraining. PRESET: configs/pretrain/<PRESET>.yaml; RUN: run name (runs/<RUN>/); ARGS: overrides
+# ("train.lr=1e-4 train.max_steps=200"); LAUNCH: accelerate config (2 CPU processes without a GPU,
+# one GPU process with one). `make resume RUN=name` continues from the newest complete checkpoint.
+PRESET ?= demo
+RUN ?= $(PRESET)
+ARGS ?=
+LAUNCH ?= $(if $(shell command -v nvidia-smi 2>/dev/null),configs/accelerate/gpu.yaml,configs/accelerate/cpu.yaml)
+ACCELERATE := $(BIN)/accelerate launch --config_file $(LAUNCH) -m pipeline.cli
+
+pretrain: install
+	$(ACCELERATE) pretrain --config configs/pretrain/$(PRESET).yaml train.run_name=$(RUN) $(ARGS)
+
+resume: install
+	@test -f runs/$(RUN)/config.yaml || { echo "error: runs/$(RUN)/config.yaml not found: no run named $(RUN)"; exit 2; }
+	$(ACCELERATE) pretrain --config runs/$(RUN)/config.yaml --resume auto $(ARGS)
 
 clean:
 	rm -rf runs wandb data/corpus .pytest_cache

@@ -1,0 +1,359 @@
+"""`linkbert pretrain`: MLM + DRP pretraining through one `Accelerator` (one process, DDP or DeepSpeed).
+
+    setup (accelerator, corpus, model, optimizer, checkpoint) -> while step < stop: train_step ->
+    log / evaluate / checkpoint -> exit 0 (also on SIGTERM/SIGINT and train.stop_after, after a checkpoint)
+
+The data stream is a pure function of the global sample number, so the whole data state is
+`samples_consumed`: a resumed run restarts the loader there in O(1) and replays nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+from pipeline.config import PipelineConfig, config_hash, read_yaml, save_resolved, to_dict
+from pipeline.errors import PipelineError
+from pipeline.paths import resolve_path
+from pretrain.checkpoint import Checkpointer, TrainerState, newest_complete
+from pretrain.distributed import BatchPlan, build_accelerator, configure_batches, is_deepspeed
+from pretrain.flops import flops_per_token, peak_flops
+from pretrain.metrics import MetricsLogger
+from pretrain.optim import build_optimizer, build_scheduler
+
+log = logging.getLogger(__name__)
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels", "drp_labels")
+# Set to a truthy value to have every rank write the sample numbers of its micro batches (tests use it
+# to prove that ranks see disjoint examples).
+DEBUG_SAMPLES_ENV = "LINKBERT_DEBUG_SAMPLES"
+
+
+def run_pretrain(cfg: PipelineConfig, config_path: str | None) -> int:
+    run_dir = Path(cfg.train.output_root) / cfg.train.run_name
+    acc = build_accelerator(cfg.train, project_dir=str(run_dir))
+    plan = configure_batches(acc, cfg.train)
+    model, optimizer, scheduler, corpus = _build(acc, cfg)
+    checkpointer = Checkpointer(acc, run_dir, cfg.checkpoint)
+    resume = checkpointer.resume_path()
+    _prepare_run_dir(acc, run_dir, cfg, resuming=resume is not None, config_path=config_path)
+    state = TrainerState(config_hash=stream_hash(cfg), world_size=acc.num_processes)
+    if resume is not None:
+        state = _restore(checkpointer, resume, state.config_hash)
+    loader = _train_loader(corpus, cfg, plan, acc, state.samples_consumed)
+    metrics = _metrics(acc, run_dir, cfg, model, state.step)
+    stop = StopRequest()
+    stop_step = min(cfg.train.max_steps, cfg.train.stop_after or cfg.train.max_steps)
+    acc.print(f"training steps {state.step} -> {stop_step} of {cfg.train.max_steps}: {plan}")
+    try:
+        batches = iter(loader)
+        while state.step < stop_step:
+            skipped, grad_norm, stop_now = train_step(
+                acc, model, optimizer, scheduler, batches, plan, metrics, cfg, stop, state
+            )
+            _advance(state, plan, skipped, cfg.train.max_nonfinite_steps)
+            metrics.end_step(state.step, skipped=skipped, grad_norm=grad_norm)
+            done = state.step >= stop_step or stop_now
+            if state.step % cfg.logging.every == 0 or done:
+                metrics.log_train(state.step, _progress(state, scheduler))
+            if state.step == cfg.train.max_steps or (cfg.eval.every and state.step % cfg.eval.every == 0):
+                _evaluate(acc, model, corpus, cfg, metrics, state.step)
+            if state.step % cfg.checkpoint.every == 0 or done:
+                checkpointer.save(state, acc.unwrap_model(model).config.to_dict())
+                metrics.pause()
+            if stop_now:
+                metrics.write(f"stop requested: checkpoint of step {state.step} written, exiting")
+                break
+    finally:
+        stop.restore()
+        metrics.close()
+    acc.wait_for_everyone()
+    acc.end_training()
+    return 0
+
+
+def train_step(
+    acc: Accelerator,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    batches: Any,
+    plan: BatchPlan,
+    metrics: MetricsLogger,
+    cfg: PipelineConfig,
+    stop: StopRequest,
+    state: TrainerState,
+) -> tuple[bool, float | None, bool]:
+    """One optimizer step over `plan.accumulation` micro batches. Returns (skipped, grad norm, stop)."""
+    model.train()
+    finite = torch.ones((), dtype=torch.bool, device=acc.device)
+    for _ in range(plan.accumulation):
+        batch = next(batches)
+        _debug_samples(acc, batch, cfg, state)
+        batch = {k: batch[k].to(acc.device, non_blocking=True) for k in MODEL_INPUTS}
+        with acc.accumulate(model):  # no gradient all-reduce (DDP no_sync) until the last micro batch
+            out = model(**batch)
+            finite &= torch.isfinite(out.loss.detach())
+            metrics.add(out, batch)
+            acc.backward(out.loss)  # under DeepSpeed the last one also steps (and skips non-finite steps)
+    raw_norm = acc.clip_grad_norm_(model.parameters(), cfg.train.max_grad_norm)
+    norm = torch.as_tensor(0.0 if raw_norm is None else raw_norm, dtype=torch.float64, device=acc.device)
+    requested = torch.tensor(float(stop.requested), dtype=torch.float64, device=acc.device)
+    # One host sync per step: did any rank see a non-finite loss or gradient norm, or a stop signal; and
+    # the step's tokens. Every rank then takes the same branch.
+    flags = torch.stack(
+        [(~finite).double(), (~torch.isfinite(norm)).double(), requested, metrics.step_tokens()]
+    )
+    bad_loss, bad_norm, stop_now, tokens = acc.reduce(flags, reduction="sum").tolist()
+    skipped = bad_loss > 0 or bad_norm > 0
+    if not is_deepspeed(acc):  # DeepSpeed stepped inside backward, and skipped a non-finite step itself
+        if not skipped:
+            optimizer.step()
+            scheduler.step()  # once per optimizer step: accelerate would step a prepared one per process
+        optimizer.zero_grad(set_to_none=True)
+    state.tokens_seen += int(tokens)
+    grad_norm = None if raw_norm is None or skipped else norm.item()
+    return skipped, grad_norm, stop_now > 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Setup
+
+
+def _build(acc: Accelerator, cfg: PipelineConfig):
+    from pretrain.corpus_data import LinkedCorpus
+    from pretrain.model import build_model
+
+    corpus = LinkedCorpus.open(resolve_path(cfg.data.corpus))
+    set_seed(cfg.train.seed)  # identical initial weights on every rank
+    model, report = build_model(
+        cfg.model, vocab_size=corpus.vocab_size, drp_classes=cfg.drp.classes, pad_token_id=corpus.pad_id
+    )
+    if model.config.max_position_embeddings < cfg.data.max_seq_len:
+        raise PipelineError(
+            f"data.max_seq_len={cfg.data.max_seq_len} exceeds the model's max_position_embeddings="
+            f"{model.config.max_position_embeddings}; lower data.max_seq_len"
+        )
+    if report is not None:
+        acc.print(report.summary())
+    set_seed(cfg.train.seed, device_specific=True)  # distinct dropout streams per rank
+    fused = acc.device.type == "cuda" and not is_deepspeed(acc)
+    optimizer = build_optimizer(model, cfg.train, fused=fused)
+    scheduler = build_scheduler(optimizer, cfg.train)
+    model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
+    return model, optimizer, scheduler, corpus
+
+
+# Config keys that define the data stream or the model: a resumed run must not change them. Everything
+# else (lr, max_steps, stop_after, logging, checkpointing, precision, micro batch) may change.
+STREAM_KEYS = ("data", "drp", "model", "train.seed", "train.global_batch_size", "train.optimizer")
+NOT_STREAM_KEYS = frozenset({"data.num_workers"})  # the stream is the same for any worker count
+
+
+def stream_view(data: dict[str, Any]) -> dict[str, Any]:
+    """The stream-defining keys of a plain config dict, dotted."""
+    view = {}
+    for key in STREAM_KEYS:
+        section, _, name = key.partition(".")
+        values = data.get(section) or {}
+        items = [(name, values.get(name))] if name else list(values.items())
+        for k, v in items:
+            if f"{section}.{k}" not in NOT_STREAM_KEYS:
+                view[f"{section}.{k}"] = v
+    return view
+
+
+def stream_hash(cfg: PipelineConfig) -> str:
+    return config_hash(stream_view(to_dict(cfg)))
+
+
+def _prepare_run_dir(
+    acc: Accelerator, run_dir: Path, cfg: PipelineConfig, *, resuming: bool, config_path: str | None
+) -> None:
+    saved = run_dir / "config.yaml"
+    if not resuming:
+        existing = newest_complete(run_dir / "checkpoints")
+        if existing is not None:
+            raise PipelineError(
+                f"run folder {run_dir} already has checkpoints (newest {existing.name}): continue it with "
+                "--resume auto, or choose another train.run_name"
+            )
+    elif saved.is_file():
+        before, now = stream_view(read_yaml(saved)), stream_view(to_dict(cfg))
+        changed = [k for k in now if before.get(k) != now[k]]
+        if changed:
+            key = changed[0]
+            raise PipelineError(
+                f"{saved}: resuming with {len(changed)} changed key(s) that alter the data stream or the model "
+                f"({key}: {before.get(key)!r} -> {now[key]!r}{', ...' if len(changed) > 1 else ''}); "
+                "resume with the saved config or start a new run (train.run_name)"
+            )
+    if acc.is_main_process:
+        save_resolved(cfg, saved)
+        log.info("run folder %s (config from %s)", run_dir, config_path or "defaults")
+    acc.wait_for_everyone()
+
+
+def _restore(checkpointer: Checkpointer, path: Path, expected_hash: str) -> TrainerState:
+    state = checkpointer.load(path, expected_hash=expected_hash)
+    state.world_size = checkpointer.accelerator.num_processes
+    checkpointer.accelerator.print(
+        f"resumed from {path}: step {state.step}, sample {state.samples_consumed}, {state.tokens_seen} tokens"
+    )
+    return state
+
+
+def _train_loader(corpus: Any, cfg: PipelineConfig, plan: BatchPlan, acc: Accelerator, start_sample: int):
+    from pretrain.loader import build_train_loader
+
+    return build_train_loader(
+        corpus,
+        cfg.data,
+        cfg.drp,
+        seed=cfg.train.seed,
+        micro_batch_size=plan.micro_batch_size,
+        rank=acc.process_index,
+        world_size=acc.num_processes,
+        start_sample=start_sample,
+    )
+
+
+def _metrics(
+    acc: Accelerator, run_dir: Path, cfg: PipelineConfig, model: Any, start_step: int
+) -> MetricsLogger:
+    fpt = peak = None
+    if acc.device.type == "cuda":  # MFU only where a peak FLOP/s is meaningful
+        mc = acc.unwrap_model(model).config
+        peak = peak_flops(torch.cuda.get_device_name(acc.device))
+        fpt = flops_per_token(
+            hidden_size=mc.hidden_size,
+            num_layers=mc.num_hidden_layers,
+            intermediate_size=mc.intermediate_size,
+            vocab_size=mc.vocab_size,
+            seq_len=cfg.data.max_seq_len,
+            mlm_probability=cfg.data.mlm_probability,
+        )
+    return MetricsLogger(
+        acc,
+        run_dir,
+        cfg.logging,
+        run_name=cfg.train.run_name,
+        run_config=to_dict(cfg),
+        drp_classes=cfg.drp.classes,
+        start_step=start_step,
+        total_steps=cfg.train.max_steps,
+        flops_per_token=fpt,
+        peak_flops=peak,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Loop helpers
+
+
+def _advance(state: TrainerState, plan: BatchPlan, skipped: bool, max_nonfinite: int) -> None:
+    state.step += 1
+    state.samples_consumed += plan.global_batch_size
+    if not skipped:
+        state.nonfinite_in_a_row = 0
+        return
+    state.nonfinite_steps += 1
+    state.nonfinite_in_a_row += 1
+    log.warning("step %d: non-finite loss or gradient, step skipped (no update)", state.step)
+    if state.nonfinite_in_a_row >= max_nonfinite:
+        first = state.step - state.nonfinite_in_a_row + 1
+        raise PipelineError(
+            f"step {state.step}: {state.nonfinite_in_a_row} non-finite losses in a row (steps {first}-"
+            f"{state.step} skipped, train.max_nonfinite_steps={max_nonfinite}); lower train.lr, use bf16 "
+            "instead of fp16, or resume from an earlier checkpoint"
+        )
+
+
+def _progress(state: TrainerState, scheduler: Any) -> dict[str, Any]:
+    return {
+        "lr": scheduler.get_last_lr()[0],
+        "samples": state.samples_consumed,
+        "tokens_seen": state.tokens_seen,
+        "nonfinite_steps": state.nonfinite_steps,
+    }
+
+
+_eval_loaders: dict[int, Any] = {}
+
+
+def _evaluate(
+    acc: Accelerator, model: Any, corpus: Any, cfg: PipelineConfig, metrics: MetricsLogger, step: int
+):
+    from pretrain.evaluate import evaluate_model, format_metrics
+    from pretrain.loader import build_eval_loader
+
+    key = id(corpus)
+    if key not in _eval_loaders:
+        _eval_loaders.clear()
+        _eval_loaders[key] = build_eval_loader(
+            corpus,
+            cfg.data,
+            cfg.drp,
+            seed=cfg.train.seed,
+            micro_batch_size=cfg.train.micro_batch_size,
+            rank=acc.process_index,
+            world_size=acc.num_processes,
+            num_batches=cfg.eval.batches,
+        )
+    # Evaluation must not move the training RNG, or a run evaluated at step k and one resumed at k diverge.
+    devices = [acc.device.index or 0] if acc.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        results = evaluate_model(model, _eval_loaders[key], accelerator=acc, max_batches=cfg.eval.batches)
+    metrics.log_eval(step, results)
+    metrics.write(f"eval step {step}: {format_metrics(results)}")
+    metrics.pause()
+
+
+def _debug_samples(acc: Accelerator, batch: dict[str, Any], cfg: PipelineConfig, state: TrainerState) -> None:
+    if not os.environ.get(DEBUG_SAMPLES_ENV):
+        return
+    path = (
+        Path(cfg.train.output_root)
+        / cfg.train.run_name
+        / "debug"
+        / f"samples-rank-{acc.process_index:05d}.jsonl"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        f.write(json.dumps({"step": state.step + 1, "samples": batch["sample_index"].tolist()}) + "\n")
+
+
+class StopRequest:
+    """SIGTERM/SIGINT set a flag; the loop checkpoints at the next step boundary and exits 0.
+
+    A second SIGINT interrupts at once (an impatient Ctrl-C), without a checkpoint.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning(
+            "%s received: checkpointing at the end of this step, then exiting", signal.Signals(signum).name
+        )
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
