@@ -111,6 +111,12 @@ class TrainConfig:
             raise ValueError("train.global_batch_size must be >= train.micro_batch_size >= 1")
         if self.warmup_steps < 0:
             raise ValueError("train.warmup_steps must be >= 0")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ValueError("train.min_lr_ratio must be in [0, 1]")
+        if self.lr <= 0 or self.max_grad_norm <= 0:
+            raise ValueError("train.lr and train.max_grad_norm must be > 0")
+        if self.max_nonfinite_steps < 1:
+            raise ValueError("train.max_nonfinite_steps must be >= 1")
 
 
 @dataclass
@@ -133,8 +139,16 @@ class LoggingConfig:
     tensorboard: bool = True
     progress_bar: bool = True
 
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ValueError("logging.every must be >= 1")
+
 
 @dataclass
 class EvalConfig:
     every: int = 500  # steps between held-out evaluations (0 = only at the end)
     batches: int = 20  # micro batches per evaluation
+
+    def __post_init__(self) -> None:
+        if self.every < 0 or self.batches < 1:
+            raise ValueError("eval.every must be >= 0 and eval.batches >= 1")
