@@ -16,7 +16,8 @@ class DataConfig:
     whole_word_masking: bool = False
     pad_to_multiple_of: int = 8
     num_workers: int = 2  # DataLoader workers per process; the stream is the same for any count
-    heldout_fraction: float = 0.02  # documents kept out of training for evaluation
+    prefetch_factor: int = 4  # micro batches each worker builds ahead of the training step
+    heldout_fraction: float = 0.02  # documents kept out of training for evaluation (hash of node id)
     split_seed: int = 0
 
     def __post_init__(self) -> None:
@@ -28,6 +29,8 @@ class DataConfig:
             raise ValueError("data.heldout_fraction must be in [0, 1)")
         if self.num_workers < 0:
             raise ValueError("data.num_workers must be >= 0")
+        if self.prefetch_factor < 1 or self.pad_to_multiple_of < 1:
+            raise ValueError("data.prefetch_factor and data.pad_to_multiple_of must be >= 1")
 
 
 @dataclass
