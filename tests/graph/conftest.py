@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+SAMPLE_DUMP = Path(__file__).resolve().parents[1] / "data" / "wiki" / "enwiki-sample.xml.bz2"
 
 LINK = pa.struct(
     [
@@ -94,3 +97,20 @@ def small_corpus(tmp_path: Path) -> Path:
         ("C", "A"),
     ]  # shadowed: "C" is an article
     return write_corpus(tmp_path / "corpus", [docs_a, docs_b], [redirects_a, redirects_b])
+
+
+@pytest.fixture(scope="session")
+def sample_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real enwiki sample extracted by `corpus extract` (no graph/ yet: copy before building)."""
+    from corpus.extract import run_extract
+    from pipeline.config import load_config
+
+    out = tmp_path_factory.mktemp("sample") / "corpus"
+    run_extract(load_config().corpus, [str(SAMPLE_DUMP)], str(out))
+    return out
+
+
+@pytest.fixture
+def sample_copy(sample_corpus: Path, tmp_path: Path) -> Path:
+    """A private copy of the extracted sample, so each test builds its own graph."""
+    return Path(shutil.copytree(sample_corpus, tmp_path / "corpus"))
