@@ -39,6 +39,9 @@ class CorpusConfig:
     # Whole .bz2 files go through this external decompressor: "auto" = lbzip2 when installed (about 2x
     # Python's bz2, the slowest part of reading), "python" = never, or a command name (lbzip2, pbzip2).
     bz2_decompressor: str = "auto"
+    # A task stops when more than this fraction of the (at least 100) pages it tried to clean failed:
+    # that is a bug or the wrong input, not bad pages, and must not cost a multi-day run.
+    max_failed_fraction: float = 0.1
     # Templates whose first arguments are article titles ({{main|X}}): links of kind `template`.
     hatnote_templates: list[str] = field(
         default_factory=lambda: [
@@ -60,6 +63,8 @@ class CorpusConfig:
             raise ValueError("corpus.tasks must be >= 1")
         if self.workers == 0 or self.workers < -1:
             raise ValueError("corpus.workers must be >= 1, or -1 for one per task")
+        if not 0.0 <= self.max_failed_fraction <= 1.0:
+            raise ValueError("corpus.max_failed_fraction must be between 0 and 1")
 
 
 @dataclass

@@ -17,6 +17,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import time
 import traceback
 from collections import Counter
@@ -44,6 +45,7 @@ MANIFEST = "extract.json"
 LOGS = "logs/extract"
 MAX_FAILED_PAGES = 1000  # failed pages listed by id/title/reason in stats.json (all are counted)
 PROGRESS_EVERY_S = 30.0
+MIN_PAGES_FOR_FAILURE_CHECK = 100
 BATCH_ROWS = 1000
 BATCH_TEXT_BYTES = 64 << 20  # flush a row group before this much text is buffered: flat memory per task
 
@@ -117,7 +119,7 @@ class WikitextCleanerStep(PipelineStep):
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         from corpus.wikitext import clean_wikitext
 
-        hatnotes = frozenset(t.lower() for t in self.hatnote_templates)
+        hatnotes = tuple(self.hatnote_templates)
         for doc in data:
             page = doc.metadata.pop("page")
             meta = doc.metadata
@@ -259,10 +261,10 @@ class CorpusShardWriter(PipelineStep):
     name = "corpus shard writer"
     type = "Writer"
 
-    def __init__(self, output: str, sources: list[str]) -> None:
+    def __init__(self, output: str, max_failed_fraction: float = 1.0) -> None:
         super().__init__()
         self.output = output
-        self.sources = sources
+        self.max_failed_fraction = max_failed_fraction
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         out = Path(self.output)
@@ -271,7 +273,7 @@ class CorpusShardWriter(PipelineStep):
             os.unlink(stale)  # left by a killed earlier attempt at this task
         docs = _ShardBuffer(out / "docs" / shard_name(rank), DOCS_SCHEMA)
         redirects = _ShardBuffer(out / "redirects" / shard_name(rank), REDIRECTS_SCHEMA)
-        counts = _TaskCounts(rank)
+        counts = _TaskCounts(rank, self.max_failed_fraction)
         try:
             for doc in data:
                 counts.add(doc)
@@ -316,8 +318,9 @@ def _record_error(path: Path, rank: int, e: Exception) -> None:
 class _TaskCounts:
     """Per-task accounting of every page, with a periodic pages/s log line."""
 
-    def __init__(self, rank: int) -> None:
+    def __init__(self, rank: int, max_failed_fraction: float = 1.0) -> None:
         self.rank = rank
+        self.max_failed_fraction = max_failed_fraction
         self.status: Counter[str] = Counter()
         self.skipped_ns: Counter[str] = Counter()
         self.links: Counter[str] = Counter()
@@ -338,13 +341,26 @@ class _TaskCounts:
                 self.links[link.kind] += 1
         elif status == SKIPPED:
             self.skipped_ns[str(meta["ns"])] += 1
-        elif status == FAILED and len(self.failed_pages) < MAX_FAILED_PAGES:
-            self.failed_pages.append(
-                {"id": meta["page_id"], "title": meta["title"], "reason": meta["reason"]}
-            )
+        elif status == FAILED:
+            if len(self.failed_pages) < MAX_FAILED_PAGES:
+                self.failed_pages.append(
+                    {"id": meta["page_id"], "title": meta["title"], "reason": meta["reason"]}
+                )
+            self._check_failures()
         if self.status[status] % 256 == 0 and time.monotonic() - self.last_log >= PROGRESS_EVERY_S:
             self.last_log = time.monotonic()
             logger.info(self.progress_line())
+
+    def _check_failures(self) -> None:
+        failed = self.status[FAILED]
+        tried = failed + self.status[ARTICLE]
+        if tried >= MIN_PAGES_FOR_FAILURE_CHECK and failed > self.max_failed_fraction * tried:
+            first = self.failed_pages[0]
+            raise PipelineError(
+                f"extract rank {self.rank}: {failed} of the {tried} pages cleaned so far failed (first: page id "
+                f"{first['id']} {first['title']!r}: {first['reason']}); that is a bug or the wrong input, "
+                "not bad pages: fix it, or raise corpus.max_failed_fraction"
+            )
 
     def progress_line(self, final: bool = False) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)
@@ -541,11 +557,17 @@ def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | 
         return _load_json(out / "stats.json") or done.get("stats", {})
     started = _load_json(logs / "fingerprint.json")
     if started is not None and started != fingerprint:
-        raise PipelineError(
-            f"{out} holds an unfinished extraction of other inputs or another config; "
-            "pass a new --output, or delete that folder to start over"
-        )
-    if started is None and out.exists() and any(out.iterdir()):
+        # Our own folder (it has our fingerprint) and unfinished: its tasks belong to other inputs or
+        # another config, so none of them may be reused.
+        logger.warning(f"{out}: discarding an unfinished extraction of other inputs or another config")
+        for name in (LOGS, "docs", "redirects", "stats.json"):
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+        started = None
+    elif started is None and out.exists() and any(out.iterdir()):
         raise PipelineError(f"{out} exists and is not a corpus folder; pass a new or empty --output")
 
     plan = plan_tasks(paths, cfg.tasks, indexes=indexes, jsonl=cfg.format == "jsonl")
@@ -566,7 +588,7 @@ def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | 
             DumpReaderStep(plan, bz2_command(cfg.bz2_decompressor)),
             WikitextCleanerStep(cfg.hatnote_templates),
         ]
-    steps.append(CorpusShardWriter(str(out), paths))
+    steps.append(CorpusShardWriter(str(out), cfg.max_failed_fraction))
     manifest = {
         "stage": "extract",
         "format": cfg.format,

@@ -1,0 +1,252 @@
+"""`run_extract` end to end on the real samples: shards, stats, manifest, restarts, JSONL input."""
+
+from __future__ import annotations
+
+import bz2
+import json
+import os
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from corpus.config import CorpusConfig
+from corpus.extract import DOCS_SCHEMA, REDIRECTS_SCHEMA, run_extract
+from corpus.jsonl_reader import stable_id
+from pipeline.errors import PipelineError
+from tests.corpus.test_dump_reader import GREEK_DUMP
+
+WIKI = Path(__file__).resolve().parents[1] / "data" / "wiki"
+SAMPLE = WIKI / "enwiki-sample.xml.bz2"
+MULTI = WIKI / "elwikivoyage-p2566p2583-multistream.xml.bz2"
+SINGLE = WIKI / "elwikivoyage-p2566p2583.xml.bz2"
+
+
+def read_rows(out: Path, kind: str) -> list[dict]:
+    rows = []
+    for path in sorted((out / kind).glob("rank-*.parquet")):
+        rows.extend(pq.read_table(path).to_pylist())
+    return rows
+
+
+def load(out: Path, name: str) -> dict:
+    return json.loads((out / name).read_text())
+
+
+def assert_stats_add_up(stats: dict) -> None:
+    parts = stats["articles"] + stats["redirects"] + stats["redirects_dropped"] + stats["failed"]
+    assert stats["pages_read"] == parts + sum(stats["skipped_by_namespace"].values())
+
+
+def split_dump(xml: bytes, parts: int) -> list[bytes]:
+    """Cut a dump into `parts` complete dumps, as the `pages-articlesN.xml-p..p..` files are."""
+    head_end = xml.index(b"<page>")
+    foot = xml.rindex(b"</mediawiki>")
+    body = xml[head_end:foot]
+    starts = [0]
+    for k in range(1, parts):
+        starts.append(body.index(b"<page>", len(body) * k // parts))
+    starts.append(len(body))
+    return [xml[:head_end] + body[a:b] + xml[foot:] for a, b in zip(starts, starts[1:], strict=False)]
+
+
+def test_enwiki_sample_end_to_end(tmp_path):
+    out = tmp_path / "corpus"
+    stats = run_extract(CorpusConfig(tasks=1), [str(SAMPLE)], str(out))
+    assert stats["articles"] == 106 and stats["redirects"] == 99
+    assert stats["skipped_by_namespace"] == {"4": 1}
+    assert stats["pages_read"] == 206
+    assert_stats_add_up(stats)
+    assert stats["failed"] == len(stats["failed_pages"])
+    assert stats["links_by_kind"]["body"] > 10_000 and stats["links_by_kind"]["template"] > 0
+
+    assert pq.read_schema(out / "docs" / "rank-00000.parquet") == DOCS_SCHEMA
+    assert pq.read_schema(out / "redirects" / "rank-00000.parquet") == REDIRECTS_SCHEMA
+    docs = read_rows(out, "docs")
+    assert len(docs) == stats["articles"]
+    assert len({d["id"] for d in docs}) == len(docs)
+    for doc in docs:
+        for link in doc["links"]:
+            if link["kind"] == "body":
+                assert doc["text"][link["start"] : link["end"]] == link["anchor"]
+            else:
+                assert link["start"] == link["end"] == -1
+    links = sum(len(d["links"]) for d in docs)
+    assert links == sum(stats["links_by_kind"].values())
+    redirects = read_rows(out, "redirects")
+    assert len(redirects) == 99 and all("#" not in r["target"] for r in redirects)
+
+    manifest = load(out, "extract.json")
+    assert manifest["shards"]["docs"] == [{"path": "docs/rank-00000.parquet", "rows": len(docs)}]
+    assert manifest["inputs"][0]["size"] == SAMPLE.stat().st_size
+    assert load(out, "stats.json") == stats
+    # The manifest is the last file written: nothing in the folder is newer.
+    newest = max(p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file())
+    assert (out / "extract.json").stat().st_mtime_ns == newest
+    assert (out / "logs" / "extract" / "completions" / "00000").is_file()
+
+
+def test_multistream_across_three_tasks_equals_the_single_stream_file(tmp_path):
+    multi = run_extract(CorpusConfig(tasks=3, workers=1), [str(MULTI)], str(tmp_path / "multi"))
+    single = run_extract(CorpusConfig(tasks=1), [str(SINGLE)], str(tmp_path / "single"))
+    assert multi == single
+    assert multi["articles"] == 16 and multi["skipped_by_namespace"] == {"14": 1}
+    shards = load(tmp_path / "multi", "extract.json")["shards"]["docs"]
+    assert len(shards) == 3 and all(s["rows"] > 0 for s in shards), "every task got streams"
+    for kind in ("docs", "redirects"):
+        a = sorted(read_rows(tmp_path / "multi", kind), key=str)
+        b = sorted(read_rows(tmp_path / "single", kind), key=str)
+        assert a == b
+
+
+def test_split_files_plain_and_bz2_equal_the_whole_dump(tmp_path):
+    whole = run_extract(CorpusConfig(), [str(SAMPLE)], str(tmp_path / "whole"))
+    parts = split_dump(bz2.decompress(SAMPLE.read_bytes()), 3)
+    files = []
+    for i, part in enumerate(parts):
+        path = tmp_path / (f"enwiki-p{i}.xml" if i % 2 == 0 else f"enwiki-p{i}.xml.bz2")
+        path.write_bytes(part if i % 2 == 0 else bz2.compress(part))
+        files.append(str(path))
+    split = run_extract(CorpusConfig(tasks=3, workers=1), files, str(tmp_path / "split"))
+    assert split == whole
+    assert sorted(read_rows(tmp_path / "split", "docs"), key=lambda d: d["id"]) == sorted(
+        read_rows(tmp_path / "whole", "docs"), key=lambda d: d["id"]
+    )
+
+
+def test_schema09_tiny_and_a_handwritten_greek_dump(tmp_path):
+    greek = tmp_path / "elwiki.xml"
+    greek.write_text(GREEK_DUMP, encoding="utf-8")
+    inputs = [str(WIKI / "enwiki-schema09-sample.xml.bz2"), str(WIKI / "enwiki-tiny.xml.bz2"), str(greek)]
+    stats = run_extract(CorpusConfig(tasks=2, workers=1), inputs, str(tmp_path / "out"))
+    assert stats["articles"] == 2 + 9 + 1
+    assert stats["redirects"] == 1 + 1
+    assert stats["skipped_by_namespace"] == {"10": 1, "14": 1}
+    assert_stats_add_up(stats)
+    redirects = {r["source"]: r["target"] for r in read_rows(tmp_path / "out", "redirects")}
+    assert redirects["Αθήναι"] == "Αθήνα"
+    titles = {d["title"] for d in read_rows(tmp_path / "out", "docs")}
+    assert "Αθήνα" in titles
+
+
+def test_a_page_the_cleaner_cannot_handle_is_counted_and_skipped(tmp_path):
+    nested = "[[" * 100 + "x" + "]]" * 100
+    bad_page = f"""  <page>
+    <title>Nested</title>
+    <ns>0</ns>
+    <id>99</id>
+    <revision><id>199</id><text xml:space="preserve">{nested}</text></revision>
+  </page>
+</mediawiki>"""
+    path = tmp_path / "elwiki.xml"
+    path.write_text(GREEK_DUMP.replace("</mediawiki>", bad_page), encoding="utf-8")
+    stats = run_extract(CorpusConfig(), [str(path)], str(tmp_path / "out"))
+    assert stats["failed"] == 1 and stats["articles"] == 1
+    (failure,) = stats["failed_pages"]
+    assert failure["id"] == 99 and failure["title"] == "Nested" and "nested" in failure["reason"]
+    assert_stats_add_up(stats)
+    assert (tmp_path / "out" / "extract.json").is_file()
+
+
+def test_a_rerun_after_a_completed_run_does_no_work(tmp_path):
+    out = tmp_path / "corpus"
+    cfg = CorpusConfig(tasks=3, workers=1)
+    first = run_extract(cfg, [str(MULTI)], str(out))
+    files = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    assert run_extract(cfg, [str(MULTI)], str(out)) == first
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == files
+
+    # Killed after the tasks but before the manifest: the rerun only merges and writes the manifest.
+    (out / "extract.json").unlink()
+    assert run_extract(cfg, [str(MULTI)], str(out)) == first
+    for path, mtime in files.items():
+        if path.suffix == ".parquet":
+            assert path.stat().st_mtime_ns == mtime, f"{path} was rewritten"
+    assert (out / "extract.json").is_file()
+
+    with pytest.raises(PipelineError, match="other inputs or another config"):
+        run_extract(cfg, [str(SINGLE)], str(out))
+
+
+def test_a_failed_run_leaves_no_manifest_and_a_fixed_rerun_completes(tmp_path):
+    truncated = tmp_path / "enwiki-truncated.xml.bz2"
+    truncated.write_bytes(SAMPLE.read_bytes()[:300_000])
+    out = tmp_path / "corpus"
+    inputs = [str(WIKI / "enwiki-tiny.xml.bz2"), str(truncated)]
+    with pytest.raises(PipelineError, match=r"enwiki-truncated\.xml\.bz2.*truncated"):
+        run_extract(CorpusConfig(tasks=2, workers=1), inputs, str(out))
+    assert not (out / "extract.json").exists()
+    assert not (out / "stats.json").exists()
+    assert not list(out.rglob(".*.tmp")), "no temporary shard left behind"
+
+    truncated.write_bytes(SAMPLE.read_bytes())  # re-downloaded: other bytes, so other inputs
+    stats = run_extract(CorpusConfig(tasks=2, workers=1), inputs, str(out))
+    assert stats["articles"] == 9 + 106
+    assert (out / "extract.json").is_file()
+
+
+def write_jsonl(path: Path, records: list) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+
+
+def test_jsonl_end_to_end(tmp_path):
+    path = tmp_path / "papers.jsonl"
+    write_jsonl(
+        path,
+        [
+            {
+                "id": 7,
+                "title": "graph neural networks",
+                "text": "GNNs pass messages.",
+                "links": ["Attention"],
+            },
+            {
+                "id": "arxiv:1706.03762",
+                "title": "Attention",
+                "text": "Attention is all you need.",
+                "links": [],
+            },
+            {
+                "id": 9,
+                "title": "BERT",
+                "text": "Bidirectional.",
+                "links": ["attention", "Category:Skip", "GNN#x"],
+            },
+        ],
+    )
+    stats = run_extract(CorpusConfig(format="jsonl", tasks=2, workers=1), [str(path)], str(tmp_path / "out"))
+    assert stats["articles"] == 3 and stats["redirects"] == 0 and stats["failed"] == 0
+    docs = {d["title"]: d for d in read_rows(tmp_path / "out", "docs")}
+    assert docs["Graph neural networks"]["id"] == 7
+    assert docs["Attention"]["id"] == stable_id("arxiv:1706.03762") < 2**63
+    assert [link["target"] for link in docs["BERT"]["links"]] == ["Attention", "GNN"]
+    link = docs["BERT"]["links"][0]
+    assert (link["kind"], link["start"], link["end"], link["anchor"]) == ("body", -1, -1, "Attention")
+    assert read_rows(tmp_path / "out", "redirects") == []
+    assert pq.read_schema(tmp_path / "out" / "redirects" / "rank-00000.parquet") == REDIRECTS_SCHEMA
+    assert stats["links_by_kind"]["body"] == 3
+
+
+def test_too_many_failed_pages_stop_the_run(tmp_path):
+    path = tmp_path / "bad-titles.jsonl"
+    write_jsonl(path, [{"id": i, "title": "", "text": "x"} for i in range(150)])
+    with pytest.raises(PipelineError, match="max_failed_fraction"):
+        run_extract(CorpusConfig(format="jsonl"), [str(path)], str(tmp_path / "out"))
+    assert not (tmp_path / "out" / "extract.json").exists()
+    stats = run_extract(
+        CorpusConfig(format="jsonl", max_failed_fraction=1.0), [str(path)], str(tmp_path / "out")
+    )
+    assert stats["failed"] == 150 and stats["articles"] == 0
+
+
+@pytest.mark.slow
+def test_worker_processes_split_the_multistream_and_report_failures(tmp_path):
+    cfg = CorpusConfig(tasks=3, workers=2)
+    stats = run_extract(cfg, [str(MULTI)], str(tmp_path / "multi"))
+    assert stats["articles"] == 16
+    truncated = tmp_path / "cut.xml.bz2"
+    truncated.write_bytes(SAMPLE.read_bytes()[:300_000])
+    with pytest.raises(PipelineError, match=r"cut\.xml\.bz2.*truncated"):
+        run_extract(cfg, [str(WIKI / "enwiki-tiny.xml.bz2"), str(truncated)], str(tmp_path / "bad"))
+    assert not (tmp_path / "bad" / "extract.json").exists()
+    assert os.listdir(tmp_path / "bad" / "logs" / "extract" / "errors")
