@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.errors import PipelineError
+from pretrain.config import DataConfig, DrpConfig
+from pretrain.corpus_data import LinkedCorpus, split_documents
+from pretrain.loader import build_eval_loader, build_train_loader, build_train_sampler
+
+
+@pytest.fixture(scope="module")
+def corpus(synthetic_corpus_dir: Path) -> LinkedCorpus:
+    return LinkedCorpus.open(synthetic_corpus_dir)
+
+
+def data_config(workers: int, **kw) -> DataConfig:
+    return DataConfig(num_workers=workers, max_seq_len=64, prefetch_factor=2, **kw)
+
+
+def take(loader, n: int) -> list[dict[str, torch.Tensor]]:
+    return list(itertools.islice(loader, n))
+
+
+def same(a: list[dict], b: list[dict]) -> bool:
+    return len(a) == len(b) and all(
+        x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x) for x, y in zip(a, b, strict=True)
+    )
+
+
+def test_batches_have_the_trainer_contract(corpus: LinkedCorpus) -> None:
+    loader = build_train_loader(
+        corpus, data_config(0), DrpConfig(), seed=1, micro_batch_size=4, rank=0, world_size=1
+    )
+    batch = next(iter(loader))
+    assert set(batch) == {
+        "input_ids",
+        "token_type_ids",
+        "attention_mask",
+        "labels",
+        "drp_labels",
+        "sample_index",
+    }
+    assert all(v.dtype == torch.int64 for v in batch.values())
+    assert batch["input_ids"].shape[0] == 4 and batch["input_ids"].shape[1] % 8 == 0
+    assert batch["input_ids"].shape[1] <= 64
+    assert batch["sample_index"].tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.slow
+def test_two_ranks_with_two_workers_cover_an_epoch_exactly_once(corpus: LinkedCorpus) -> None:
+    data, mb, world = data_config(2), 64, 2
+    epoch = len(build_train_sampler(corpus, data, DrpConfig(), seed=5))
+    steps = -(-epoch // (world * mb))
+    seen = []
+    for rank in range(world):
+        loader = build_train_loader(
+            corpus, data, DrpConfig(), seed=5, micro_batch_size=mb, rank=rank, world_size=world
+        )
+        seen.append(np.concatenate([b["sample_index"].numpy() for b in take(loader, steps)]))
+    assert len(np.intersect1d(seen[0], seen[1])) == 0
+    everything = np.concatenate(seen)
+    assert np.array_equal(np.sort(everything[everything < epoch]), np.arange(epoch))
+    assert everything.max() < epoch + world * mb  # nothing beyond the last micro step
+
+
+@pytest.mark.slow
+def test_worker_count_does_not_change_the_stream(corpus: LinkedCorpus) -> None:
+    kw = dict(seed=3, micro_batch_size=8, rank=1, world_size=3)
+    serial = take(build_train_loader(corpus, data_config(0), DrpConfig(), **kw), 12)
+    parallel = take(build_train_loader(corpus, data_config(2), DrpConfig(), **kw), 12)
+    assert same(serial, parallel)
+
+
+@pytest.mark.slow
+def test_resuming_at_a_sample_continues_the_identical_stream(corpus: LinkedCorpus) -> None:
+    kw = dict(seed=3, micro_batch_size=4, world_size=2)
+    for rank in range(2):
+        full = take(build_train_loader(corpus, data_config(2), DrpConfig(), rank=rank, **kw), 10)
+        # Resume after 6 micro steps, i.e. step 3 of a job with 2 accumulation steps (global batch 16).
+        resumed = take(
+            build_train_loader(corpus, data_config(1), DrpConfig(), rank=rank, start_sample=6 * 8, **kw), 4
+        )
+        assert same(full[6:], resumed)
+    # The stream crosses epoch boundaries without a seam: sample numbers keep counting.
+    epoch = len(build_train_sampler(corpus, data_config(0), DrpConfig(), seed=3))
+    late = take(
+        build_train_loader(corpus, data_config(0), DrpConfig(), rank=0, start_sample=epoch - 4, **kw), 2
+    )
+    assert late[0]["sample_index"].tolist() == list(range(epoch - 4, epoch))
+    assert late[1]["sample_index"].tolist() == list(range(epoch + 4, epoch + 8))
+
+
+def test_training_never_sees_heldout_documents(corpus: LinkedCorpus) -> None:
+    data = data_config(0, heldout_fraction=0.2)
+    _, heldout = split_documents(corpus.num_docs, 0.2, data.split_seed)
+    sampler = build_train_sampler(corpus, data, DrpConfig(), seed=0)
+    draws = sampler.draw(np.arange(20_000))
+    docs = np.searchsorted(corpus.doc_segments, np.r_[draws.anchor, draws.pair], side="right") - 1
+    assert not np.isin(docs, heldout).any()
+
+
+def test_eval_loader_is_fixed_finite_and_heldout(corpus: LinkedCorpus) -> None:
+    data = data_config(0, heldout_fraction=0.05)
+    loader = build_eval_loader(corpus, data, DrpConfig(), seed=0, micro_batch_size=8)
+    first, second = list(loader), list(loader)
+    assert same(first, second)
+    indices = np.concatenate([b["sample_index"].numpy() for b in first])
+    _, heldout = split_documents(corpus.num_docs, 0.05, data.split_seed)
+    heldout_segments = int(np.diff(corpus.doc_segments)[heldout].sum())
+    assert len(first) == -(-heldout_segments // 8)
+    assert np.array_equal(indices, np.arange(len(first) * 8))
+    sized = list(
+        build_eval_loader(
+            corpus, data, DrpConfig(), seed=0, micro_batch_size=8, rank=1, world_size=2, num_batches=3
+        )
+    )
+    assert len(sized) == 3 and sized[0]["sample_index"].tolist() == list(range(8, 16))
+
+
+def test_eval_loader_needs_heldout_documents(corpus: LinkedCorpus) -> None:
+    with pytest.raises(PipelineError, match="heldout_fraction"):
+        build_eval_loader(
+            corpus, data_config(0, heldout_fraction=0.0), DrpConfig(), seed=0, micro_batch_size=8
+        )
