@@ -1,0 +1,134 @@
+"""Bad input: one clear PipelineError naming the file (and where in it), and no manifest."""
+
+from __future__ import annotations
+
+import bz2
+import json
+from pathlib import Path
+
+import pytest
+
+from corpus.config import CorpusConfig
+from corpus.extract import run_extract
+from pipeline.cli import main
+from pipeline.errors import PipelineError
+from tests.corpus.test_dump_reader import GREEK_DUMP
+
+WIKI = Path(__file__).resolve().parents[1] / "data" / "wiki"
+SAMPLE = WIKI / "enwiki-sample.xml.bz2"
+MULTI = WIKI / "elwikivoyage-p2566p2583-multistream.xml.bz2"
+
+
+def corrupt_bz2(path: Path) -> None:
+    data = bytearray(SAMPLE.read_bytes()[:400_000])
+    data[200_000:200_010] = b"\x00" * 10
+    path.write_bytes(bytes(data))
+
+
+def non_utf8(path: Path) -> None:
+    path.write_bytes(GREEK_DUMP.encode("utf-8").replace("πρωτεύουσα".encode(), b"capital \xff\xfe city"))
+
+
+def malformed(path: Path) -> None:
+    path.write_text(
+        GREEK_DUMP.replace("</title>\n    <ns>0</ns>\n    <id>2</id>", "</titel>"), encoding="utf-8"
+    )
+
+
+def no_footer(path: Path) -> None:
+    path.write_text(GREEK_DUMP[: GREEK_DUMP.index("</mediawiki>")], encoding="utf-8")
+
+
+def not_a_dump(path: Path) -> None:
+    path.write_text("<html><body><page>hello</page></body></html>", encoding="utf-8")
+
+
+def empty_bz2(path: Path) -> None:
+    path.write_bytes(bz2.compress(b""))
+
+
+BAD_DUMPS = {
+    "empty.xml": (lambda p: p.write_bytes(b""), "the file is empty"),
+    "empty.xml.bz2": (empty_bz2, "holds no data"),
+    "truncated.xml.bz2": (lambda p: p.write_bytes(SAMPLE.read_bytes()[:100_000]), r"truncated"),
+    "corrupt.xml.bz2": (corrupt_bz2, r"corrupt bz2 data near compressed byte \d+"),
+    "non-utf8.xml": (non_utf8, r"0xff at decompressed byte \d+ .*not valid UTF-8"),
+    "malformed.xml": (malformed, r"malformed XML at line 19, column \d+ .*after page id 1"),
+    "no-footer.xml": (no_footer, r"ends before </mediawiki>.*truncated"),
+    "not-a-dump.xml": (not_a_dump, r"root element is <html>"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_DUMPS))
+def test_bad_dump_is_one_clear_error_and_no_manifest(tmp_path, name):
+    write, message = BAD_DUMPS[name]
+    path = tmp_path / name
+    write(path)
+    out = tmp_path / "corpus"
+    with pytest.raises(PipelineError, match=message) as info:
+        run_extract(CorpusConfig(), [str(path)], str(out))
+    text = str(info.value)
+    assert str(path) in text and "\n" not in text
+    assert not (out / "extract.json").exists()
+
+
+def test_missing_file_and_wrong_index(tmp_path):
+    out = str(tmp_path / "corpus")
+    with pytest.raises(PipelineError, match=r"nothere\.xml\.bz2: no such file"):
+        run_extract(CorpusConfig(), [str(tmp_path / "nothere.xml.bz2")], out)
+    with pytest.raises(PipelineError, match="no such multistream index"):
+        run_extract(CorpusConfig(), [str(MULTI)], out, index=str(tmp_path / "nothere-index.txt.bz2"))
+    other = tmp_path / "other-index.txt.bz2"
+    other.write_bytes(bz2.compress(b"999999:1:Far away\n"))
+    with pytest.raises(PipelineError, match="beyond the end of its dump"):
+        run_extract(CorpusConfig(tasks=2), [str(MULTI)], out, index=str(other))
+
+
+def test_utf16_dump_is_decoded_not_refused(tmp_path):
+    path = tmp_path / "utf16.xml"
+    path.write_bytes(('<?xml version="1.0" encoding="UTF-16"?>\n' + GREEK_DUMP).encode("utf-16"))
+    stats = run_extract(CorpusConfig(), [str(path)], str(tmp_path / "corpus"))
+    assert stats["articles"] == 1 and stats["redirects"] == 1
+
+
+GOOD_LINE = {"id": 1, "title": "A", "text": "a", "links": []}
+BAD_LINES = {
+    "array": (["not", "an", "object"], r"line 3 is a JSON list, not an object"),
+    "invalid-json": ('{"id": 3, "title": ', r"line 3 is not valid JSON"),
+    "no-title": ({"id": 3, "text": "t"}, r"line 3 has no title"),
+    "bad-links": (
+        {"id": 3, "title": "T", "text": "t", "links": "B"},
+        r"line 3 has links that are not a list",
+    ),
+    "float-id": ({"id": 1.5, "title": "T", "text": "t"}, r"line 3 has an id 1\.5"),
+    "non-utf8": (b'{"id": 3, "title": "T\xff", "text": "t"}', r"line 3 is not valid UTF-8"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_LINES))
+def test_bad_jsonl_line_names_its_line_number(tmp_path, name):
+    bad, message = BAD_LINES[name]
+    if isinstance(bad, bytes):
+        line = bad
+    elif isinstance(bad, str):
+        line = bad.encode()
+    else:
+        line = json.dumps(bad).encode()
+    path = tmp_path / f"{name}.jsonl"
+    good = json.dumps(GOOD_LINE).encode()
+    path.write_bytes(good + b"\n\n" + line + b"\n" + good + b"\n")  # the blank line 2 still counts
+    out = tmp_path / "corpus"
+    with pytest.raises(PipelineError, match=message) as info:
+        run_extract(CorpusConfig(format="jsonl"), [str(path)], str(out))
+    assert str(path) in str(info.value)
+    assert not (out / "extract.json").exists()
+
+
+def test_cli_prints_one_line_and_exits_2(tmp_path, capsys):
+    truncated = tmp_path / "truncated.xml.bz2"
+    truncated.write_bytes(SAMPLE.read_bytes()[:100_000])
+    code = main(["corpus", "extract", "--input", str(truncated), "--output", str(tmp_path / "corpus")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "truncated.xml.bz2" in err[-1]
+    assert not (tmp_path / "corpus" / "extract.json").exists()
