@@ -57,7 +57,6 @@ class MlmCollator:
     def __init__(
         self,
         special_ids: LinkedCorpus | Mapping[str, int],
-        *,
         mlm_probability: float = 0.15,
         pad_to_multiple_of: int = 8,
         whole_word_masking: bool = False,

@@ -98,8 +98,8 @@ class LinkedCorpus:
             special = {k: int(seg_manifest["special_ids"][k]) for k in SPECIAL_KEYS}
         except (KeyError, TypeError, ValueError) as e:
             raise PipelineError(
-                f"{seg_dir / 'manifest.json'} lacks dtype, vocab_size or special_ids {{{', '.join(SPECIAL_KEYS)}}} "
-                f"({e!r}): rerun `{seg_cmd}`"
+                f"{seg_dir / 'manifest.json'} lacks dtype, vocab_size or special_ids "
+                f"{{{', '.join(SPECIAL_KEYS)}}} ({e!r}): rerun `{seg_cmd}`"
             ) from e
         if dtype not in (np.dtype(np.uint16), np.dtype(np.uint32)):
             raise PipelineError(f"{seg_dir / 'manifest.json'}: dtype {dtype} is not uint16 or uint32")

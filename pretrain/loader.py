@@ -45,7 +45,8 @@ class MicroBatches(Dataset):
     ) -> None:
         if micro_batch_size < 1 or world_size < 1 or not 0 <= rank < world_size:
             raise PipelineError(
-                f"invalid data sharding: micro_batch_size={micro_batch_size}, rank={rank}, world_size={world_size}"
+                f"invalid data sharding: micro_batch_size={micro_batch_size}, rank={rank}, "
+                f"world_size={world_size}"
             )
         if start_sample < 0:
             raise PipelineError(f"start_sample must be >= 0, got {start_sample}")

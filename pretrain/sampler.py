@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 CONTIGUOUS, RANDOM, LINKED = 0, 1, 2
 RELATION_NAMES = ("contiguous", "random", "linked")
-_EDGE_CHUNK_ROWS = 1 << 20  # bounds temporary memory of the per-document link counts
+_EDGE_CHUNK_ROWS = 1 << 18  # ~8M Wikipedia edges a chunk: bounds the temporaries of the link counts
 
 
 @dataclass(frozen=True)
@@ -132,8 +132,7 @@ class PairSampler:
         self.anchors = SegmentRanges.build(doc_segments, docs)
         if self.anchors.size == 0:
             raise PipelineError(f"{corpus.corpus_dir}: the selected documents hold no segments")
-        pair_docs = docs if restrict_pairs else all_docs
-        self._pool = SegmentRanges.build(doc_segments, pair_docs)
+        self._pool = self.anchors if restrict_pairs else SegmentRanges.build(doc_segments, all_docs)
         self._usable_target = np.zeros(num_docs, dtype=bool)
         self._usable_target[self._pool.docs] = True
         # Weight of a linked document: in_degree ** -alpha; every link target has in-degree >= 1.
@@ -144,9 +143,14 @@ class PairSampler:
         linked_docs = anchor_docs[
             count_usable_out_links(self._indptr, self._indices, self._usable_target)[anchor_docs] > 0
         ]
+        random_ok = self._pool.size - pool_in_own_doc > 0
+        # Shared rather than rebuilt when equal: each set is two int64 arrays per document.
+        random_anchors = (
+            self.anchors if random_ok.all() else SegmentRanges.build(doc_segments, anchor_docs[random_ok])
+        )
         self.eligible = (
             SegmentRanges.build(doc_segments, anchor_docs, drop_last=1),
-            SegmentRanges.build(doc_segments, anchor_docs[self._pool.size - pool_in_own_doc > 0]),
+            random_anchors,
             SegmentRanges.build(doc_segments, linked_docs),
         )[: drp.classes]
         self.probabilities = self._relation_probabilities(drp, skip_impossible)

