@@ -1,0 +1,189 @@
+"""Held-out evaluation: MLM loss/accuracy/perplexity and DRP loss/accuracy/confusion.
+
+`evaluate_model` is what the trainer calls periodically (every rank calls it, sums are reduced across
+processes); `run_eval` is `linkbert eval`: an exported model folder against a corpus's held-out split.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import distributed as dist
+from torch import nn
+from torch.nn import functional as F
+
+from pipeline.errors import PipelineError
+
+log = logging.getLogger(__name__)
+
+# Label order of the DRP head, as the pair sampler assigns them (drp.probabilities is in this order).
+DRP_CLASS_NAMES = ("contiguous", "random", "linked")
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels", "drp_labels")
+
+
+def drp_class_names(num_classes: int) -> tuple[str, ...]:
+    return DRP_CLASS_NAMES[:num_classes]
+
+
+def _unwrap(model: nn.Module, accelerator: Any | None) -> nn.Module:
+    if accelerator is not None:
+        return accelerator.unwrap_model(model)
+    while hasattr(model, "module"):  # DDP / DeepSpeed engine
+        model = model.module
+    return model
+
+
+def _device(model: nn.Module, accelerator: Any | None) -> torch.device:
+    if accelerator is not None:
+        return accelerator.device
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: nn.Module,
+    batches: Iterable[Mapping[str, torch.Tensor]],
+    *,
+    accelerator: Any | None = None,
+    max_batches: int | None = None,
+) -> dict[str, Any]:
+    """Held-out metrics of `model` on `batches` (collated pretraining batches with MLM and DRP labels).
+
+    All sums stay on the device until one all-reduce at the end (no per-batch host sync beyond the
+    model's own). With an `accelerator`, every rank must call this with the same number of batches
+    (ZeRO-3 gathers parameters inside forward). The model's train/eval mode is restored on return.
+    """
+    core = _unwrap(model, accelerator)
+    num_classes = int(getattr(core.config, "num_drp_labels", 3))
+    device = _device(model, accelerator)
+    # [mlm nll sum, mlm correct, mlm tokens, drp nll sum, drp correct, drp examples, batches] + confusion
+    sums = torch.zeros(7 + num_classes * num_classes, dtype=torch.float64, device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        for i, batch in enumerate(batches):
+            if max_batches is not None and i >= max_batches:
+                break
+            inputs = {k: batch[k].to(device, non_blocking=True) for k in MODEL_INPUTS if k in batch}
+            if "labels" not in inputs or "drp_labels" not in inputs:
+                raise PipelineError(
+                    f"evaluation batch {i} has no {'labels' if 'labels' not in inputs else 'drp_labels'}: "
+                    "evaluate on collated pretraining batches (MLM and DRP labels)"
+                )
+            out = model(**inputs)
+            mlm_logits, mlm_labels = out.mlm_logits.float(), out.mlm_labels
+            drp_logits, drp_labels = out.drp_logits.float(), inputs["drp_labels"].reshape(-1)
+            drp_pred = drp_logits.argmax(-1)
+            confusion = torch.bincount(
+                drp_labels * num_classes + drp_pred, minlength=num_classes * num_classes
+            ).to(torch.float64)
+            sums += torch.cat(
+                [
+                    torch.stack(
+                        [
+                            F.cross_entropy(mlm_logits, mlm_labels, reduction="sum").double(),
+                            (mlm_logits.argmax(-1) == mlm_labels).sum().double(),
+                            torch.tensor(mlm_labels.numel(), dtype=torch.float64, device=device),
+                            F.cross_entropy(drp_logits, drp_labels, reduction="sum").double(),
+                            (drp_pred == drp_labels).sum().double(),
+                            torch.tensor(drp_labels.numel(), dtype=torch.float64, device=device),
+                            torch.ones((), dtype=torch.float64, device=device),
+                        ]
+                    ),
+                    confusion,
+                ]
+            )
+    finally:
+        model.train(was_training)
+    sums = _sum_across_processes(sums, accelerator)
+    return summarize(sums.cpu().tolist(), num_classes)
+
+
+def _sum_across_processes(sums: torch.Tensor, accelerator: Any | None) -> torch.Tensor:
+    # The process group itself, not accelerate's view of it: under a bare torchrun on CPU accelerate
+    # reports distributed_type NO (and its reduce is then a silent no-op) while 2 ranks exist.
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(sums, op=dist.ReduceOp.SUM)
+    elif accelerator is not None and accelerator.num_processes > 1:
+        sums = accelerator.reduce(sums, reduction="sum")
+    return sums
+
+
+def summarize(sums: list[float], num_classes: int) -> dict[str, Any]:
+    mlm_nll, mlm_correct, mlm_tokens, drp_nll, drp_correct, drp_examples, num_batches = sums[:7]
+    confusion = [
+        [int(round(v)) for v in sums[7 + r * num_classes : 7 + (r + 1) * num_classes]]
+        for r in range(num_classes)
+    ]
+    nan = float("nan")
+    mlm_loss = mlm_nll / mlm_tokens if mlm_tokens else nan
+    metrics: dict[str, Any] = {
+        "mlm_loss": mlm_loss,
+        "mlm_acc": mlm_correct / mlm_tokens if mlm_tokens else nan,
+        # exp of a huge early loss overflows: report inf rather than raise
+        "perplexity": math.exp(mlm_loss) if mlm_loss < 700 else (nan if mlm_loss != mlm_loss else math.inf),
+        "drp_loss": drp_nll / drp_examples if drp_examples else nan,
+        "drp_acc": drp_correct / drp_examples if drp_examples else nan,
+    }
+    for c, name in enumerate(drp_class_names(num_classes)):
+        row = sum(confusion[c])
+        metrics[f"drp_acc_{name}"] = confusion[c][c] / row if row else nan
+    metrics.update(
+        confusion=confusion,
+        drp_classes=list(drp_class_names(num_classes)),
+        mlm_tokens=int(mlm_tokens),
+        drp_examples=int(drp_examples),
+        batches=int(num_batches),
+    )
+    return metrics
+
+
+def format_metrics(metrics: Mapping[str, Any]) -> str:
+    """A plain-text table: scalar metrics, then the DRP confusion matrix (rows: true, columns: predicted)."""
+    lines = []
+    for key in ("mlm_loss", "mlm_acc", "perplexity", "drp_loss", "drp_acc"):
+        lines.append(f"{key:<24}{metrics[key]:>12.4f}")
+    for name in metrics["drp_classes"]:
+        lines.append(f"{'drp_acc_' + name:<24}{metrics['drp_acc_' + name]:>12.4f}")
+    for key in ("mlm_tokens", "drp_examples", "batches"):
+        lines.append(f"{key:<24}{metrics[key]:>12d}")
+    names = metrics["drp_classes"]
+    width = max(12, *(len(n) + 2 for n in names))
+    lines.append("")
+    lines.append("DRP confusion (rows: true, columns: predicted)")
+    lines.append(" " * width + "".join(f"{n:>{width}}" for n in names))
+    for name, row in zip(names, metrics["confusion"], strict=True):
+        lines.append(f"{name:<{width}}" + "".join(f"{v:>{width}d}" for v in row))
+    return "\n".join(lines)
+
+
+def _json_safe(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    # JSON has no NaN/inf: write them as null so every reader can parse the file.
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return v
+
+    return {k: clean(v) for k, v in metrics.items()}
+
+
+def write_metrics(metrics: Mapping[str, Any], path: str | Path) -> None:
+    from pipeline.atomic import write_text_atomic
+
+    write_text_atomic(path, json.dumps(_json_safe(metrics), indent=2) + "\n")
+
+
+__all__ = [
+    "DRP_CLASS_NAMES",
+    "drp_class_names",
+    "evaluate_model",
+    "format_metrics",
+    "summarize",
+    "write_metrics",
+]
