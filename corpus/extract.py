@@ -39,7 +39,7 @@ from corpus.titles import normalize_title
 from pipeline.atomic import atomic_path, write_json_atomic
 from pipeline.config import to_dict
 from pipeline.errors import PipelineError
-from pipeline.executor import build_executor
+from pipeline.executor import build_executor, quiet_input_errors
 
 MANIFEST = "extract.json"
 LOGS = "logs/extract"
@@ -267,6 +267,7 @@ class CorpusShardWriter(PipelineStep):
         self.max_failed_fraction = max_failed_fraction
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        quiet_input_errors()
         out = Path(self.output)
         error_file = out / LOGS / "errors" / f"rank-{rank:05d}.json"
         for stale in glob.glob(str(out / "*" / f".{shard_name(rank)}.*.tmp")):

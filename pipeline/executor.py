@@ -19,6 +19,22 @@ from corpus.config import ExecutorConfig
 from pipeline.errors import PipelineError
 
 
+def _drop_input_error_tracebacks(record: dict) -> None:
+    exc = record["exception"]
+    if exc is not None and isinstance(exc.value, PipelineError):
+        record["exception"] = None
+
+
+def quiet_input_errors() -> None:
+    """Log a task's PipelineError as its one-line message: datatrove logs every task failure with a
+    traceback, which for bad input buries the message that says what to do. Bugs keep theirs.
+
+    Call it inside the task (worker processes do not inherit the launcher's logging setup)."""
+    from loguru import logger
+
+    logger.configure(patcher=_drop_input_error_tracebacks)
+
+
 def _venv_activate() -> str | None:
     # Slurm jobs start a fresh shell: activate the environment this command runs in.
     activate = os.path.join(sys.prefix, "bin", "activate")
@@ -38,6 +54,7 @@ def build_executor(
     """A datatrove executor running `pipeline` as `tasks` tasks, at most `workers` at once (-1: all)."""
     if tasks < 1:
         raise PipelineError(f"{job_name}: tasks must be >= 1, got {tasks}")
+    quiet_input_errors()
     if executor.kind == "local":
         from datatrove.executor.local import LocalPipelineExecutor
 
