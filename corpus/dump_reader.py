@@ -193,7 +193,7 @@ def slice_chunks(sl: Slice, decompressor: str | None = None) -> Iterator[bytes]:
         return
     if sl.header_end:
         yield _cut_after_siteinfo(sl.path, _bz2_chunks(sl.path, 0, sl.header_end))
-    whole = sl.start == 0 and sl.end is None
+    whole = sl.start == 0 and (sl.end is None or sl.end >= os.path.getsize(sl.path))
     body = _command_chunks(decompressor, sl.path) if whole and decompressor else None
     tail = b""
     for chunk in body or _bz2_chunks(sl.path, sl.start, sl.end):

@@ -5,6 +5,10 @@ from __future__ import annotations
 import bz2
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -99,8 +103,7 @@ def test_multistream_across_three_tasks_equals_the_single_stream_file(tmp_path):
         assert a == b
 
 
-def test_split_files_plain_and_bz2_equal_the_whole_dump(tmp_path):
-    whole = run_extract(CorpusConfig(), [str(SAMPLE)], str(tmp_path / "whole"))
+def test_split_files_plain_and_bz2_hold_the_whole_dump(tmp_path):
     parts = split_dump(bz2.decompress(SAMPLE.read_bytes()), 3)
     files = []
     for i, part in enumerate(parts):
@@ -108,10 +111,10 @@ def test_split_files_plain_and_bz2_equal_the_whole_dump(tmp_path):
         path.write_bytes(part if i % 2 == 0 else bz2.compress(part))
         files.append(str(path))
     split = run_extract(CorpusConfig(tasks=3, workers=1), files, str(tmp_path / "split"))
-    assert split == whole
-    assert sorted(read_rows(tmp_path / "split", "docs"), key=lambda d: d["id"]) == sorted(
-        read_rows(tmp_path / "whole", "docs"), key=lambda d: d["id"]
-    )
+    assert (split["articles"], split["redirects"], split["pages_read"]) == (106, 99, 206)
+    shards = load(tmp_path / "split", "extract.json")["shards"]["docs"]
+    assert [s["rows"] > 0 for s in shards] == [True, True, True], "one file per task"
+    assert len({d["id"] for d in read_rows(tmp_path / "split", "docs")}) == 106
 
 
 def test_schema09_tiny_and_a_handwritten_greek_dump(tmp_path):
@@ -250,3 +253,25 @@ def test_worker_processes_split_the_multistream_and_report_failures(tmp_path):
         run_extract(cfg, [str(WIKI / "enwiki-tiny.xml.bz2"), str(truncated)], str(tmp_path / "bad"))
     assert not (tmp_path / "bad" / "extract.json").exists()
     assert os.listdir(tmp_path / "bad" / "logs" / "extract" / "errors")
+
+
+@pytest.mark.slow
+def test_a_killed_run_leaves_no_shard_or_manifest_and_the_rerun_completes(tmp_path):
+    out = tmp_path / "corpus"
+    command = [sys.executable, "-m", "pipeline.cli", "corpus", "extract", "--input", str(SAMPLE)]
+    command += ["--output", str(out)]
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(command, cwd=root, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    # Kill while the task is writing: its shard exists only under a temporary name.
+    while not list((out / "docs").glob(".rank-00000.parquet.*.tmp")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "extract.json").exists()
+    assert not (out / "docs" / "rank-00000.parquet").exists()
+
+    stats = run_extract(CorpusConfig(), [str(SAMPLE)], str(out))
+    assert (stats["articles"], stats["redirects"]) == (106, 99)
+    assert not list(out.rglob(".*.tmp")), "the rerun removed the killed task's temporary shard"
