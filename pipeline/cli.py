@@ -8,6 +8,7 @@
     linkbert pretrain        --config configs/pretrain/demo.yaml [key=value ...] [--resume auto]
     linkbert export          --checkpoint DIR|auto --output DIR
     linkbert eval            --model DIR --corpus DIR
+    linkbert summary         --corpus DIR [--run runs/NAME] [--model DIR]
 
 Every command takes `--config FILE` and dotted overrides (`train.lr=3e-4`). A PipelineError is
 printed as one line (`error: ...`) with exit status 2; anything else is a bug and keeps its traceback.
@@ -119,6 +120,13 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _summary(args: argparse.Namespace) -> int:
+    from pipeline.summary import summarize
+
+    print(summarize(args.corpus, args.run, args.model))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linkbert", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -190,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="JSON file for the metrics (default: MODEL/eval.json)")
     _add_config_args(p)
     p.set_defaults(func=_eval)
+
+    p = commands.add_parser("summary", help="print what a pipeline run produced (corpus, run, model)")
+    p.add_argument("--corpus", required=True, help="corpus folder")
+    p.add_argument("--run", help="run folder (runs/NAME)")
+    p.add_argument("--model", help="exported model folder")
+    p.set_defaults(func=_summary)
     return parser
 
 
