@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from pipeline.errors import PipelineError
 
@@ -56,30 +57,37 @@ def index_path_for(dump: str | os.PathLike) -> Path | None:
 def read_stream_offsets(index: str | os.PathLike, dump_size: int | None = None) -> np.ndarray:
     """Sorted unique stream start offsets (int64) listed in a multistream index.
 
-    The index has one line per page (English Wikipedia: ~20M lines), so the offsets are parsed
-    column-wise with Arrow, not line by line in Python.
+    The index has one line per page (English Wikipedia: ~20M lines, ~1 GB decompressed), so it is
+    parsed column-wise with Arrow in blocks, keeping only each block's distinct offsets.
     """
     index = Path(index)
     if not index.is_file():
         raise PipelineError(f"multistream index {index} does not exist (pass the right --index, or omit it)")
+    blocks = []
     try:
         with bz2.open(index, "rb") as f:
-            raw = f.read()
+            reader = pacsv.open_csv(
+                f,
+                read_options=pacsv.ReadOptions(column_names=["line"], block_size=16 << 20),
+                # Each whole line is one field: titles hold any character but control characters.
+                parse_options=pacsv.ParseOptions(delimiter="\x01", quote_char=False, escape_char=False),
+                convert_options=pacsv.ConvertOptions(column_types={"line": pa.string()}),
+            )
+            for batch in reader:
+                first = pc.list_element(pc.split_pattern(batch.column(0), ":", max_splits=1), 0)
+                blocks.append(np.unique(pc.cast(first, pa.int64()).to_numpy(zero_copy_only=False)))
     except (OSError, EOFError) as e:
         raise PipelineError(f"multistream index {index} is not a readable .bz2 file ({e})") from None
-    if not raw.strip():
-        raise PipelineError(f"multistream index {index} is empty")
-    lines = pa.array(raw.split(b"\n"), type=pa.binary())
-    lines = pc.filter(lines, pc.greater(pc.binary_length(lines), 0))
-    first = pc.list_element(pc.split_pattern(lines.cast(pa.string()), ":", max_splits=1), 0)
-    try:
-        offsets = pc.cast(first, pa.int64()).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        if "Empty CSV" in str(e):
+            raise PipelineError(f"multistream index {index} is empty") from None
         raise PipelineError(
             f"multistream index {index} has lines that do not start with 'offset:' "
             "(expected offset:page_id:title per line)"
         ) from None
-    offsets = np.unique(offsets)
+    offsets = np.unique(np.concatenate(blocks)) if blocks else np.zeros(0, dtype=np.int64)
+    if not offsets.size:
+        raise PipelineError(f"multistream index {index} is empty")
     if offsets.size and offsets[0] < 0:
         raise PipelineError(f"multistream index {index} has a negative offset {offsets[0]}")
     if dump_size is not None and offsets.size and offsets[-1] >= dump_size:

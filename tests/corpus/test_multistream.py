@@ -107,5 +107,9 @@ def test_an_index_of_another_dump_is_refused(tmp_path):
     bad.write_bytes(bz2.compress(b"abc:12:Title\n"))
     with pytest.raises(PipelineError, match="offset:page_id:title"):
         read_stream_offsets(bad)
+    empty = tmp_path / "empty-index.txt.bz2"
+    empty.write_bytes(bz2.compress(b""))
+    with pytest.raises(PipelineError, match="is empty"):
+        read_stream_offsets(empty)
     with pytest.raises(PipelineError, match="does not exist"):
         read_stream_offsets(tmp_path / "missing-index.txt.bz2")
