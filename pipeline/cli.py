@@ -7,7 +7,7 @@
     linkbert graph stats     --corpus DIR
     linkbert pretrain        --config configs/pretrain/demo.yaml [key=value ...] [--resume auto]
     linkbert export          --checkpoint DIR|auto --output DIR
-    linkbert eval            --model DIR --corpus DIR
+    linkbert eval            --model DIR [--corpus DIR]
     linkbert summary         --corpus DIR [--run runs/NAME] [--model DIR]
 
 Every command takes `--config FILE` and dotted overrides (`train.lr=3e-4`). A PipelineError is
@@ -116,7 +116,13 @@ def _export(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from pretrain.evaluate import run_eval
 
-    run_eval(model_dir=args.model, corpus_dir=args.corpus, output=args.output, cfg=_config(args))
+    run_eval(
+        model_dir=args.model,
+        corpus_dir=args.corpus,
+        output=args.output,
+        cfg=_config(args),
+        batches=args.batches,
+    )
     return 0
 
 
@@ -194,8 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("eval", help="held-out MLM and DRP metrics of an exported model")
     p.add_argument("--model", required=True, help="an exported model folder")
-    p.add_argument("--corpus", required=True, help="corpus folder (graph/ and segments/)")
+    p.add_argument(
+        "--corpus",
+        help="corpus folder (graph/ and segments/); default: data.corpus of the model's training config",
+    )
     p.add_argument("--output", help="JSON file for the metrics (default: MODEL/eval.json)")
+    p.add_argument(
+        "--batches", type=int, help="held-out micro batches (default: those of the run's own evaluations)"
+    )
     _add_config_args(p)
     p.set_defaults(func=_eval)
 

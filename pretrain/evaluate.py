@@ -184,6 +184,89 @@ __all__ = [
     "drp_class_names",
     "evaluate_model",
     "format_metrics",
+    "run_eval",
     "summarize",
     "write_metrics",
 ]
+
+
+# ----------------------------------------------------------------------------------------------
+# `linkbert eval`: an exported model folder against a corpus's held-out split
+
+
+def _saved_run_config(model_dir: Path, fallback: Any) -> Any:
+    from pipeline.config import load_config
+    from pretrain.export import RUN_CONFIG_FILE
+
+    path = model_dir / RUN_CONFIG_FILE
+    if path.is_file():
+        return load_config(path)
+    log.warning(
+        "%s has no %s (not exported by `linkbert export`): the held-out split comes from the given config",
+        model_dir,
+        RUN_CONFIG_FILE,
+    )
+    return fallback
+
+
+def _saved_world_size(model_dir: Path) -> int:
+    try:
+        return max(1, int(json.loads((model_dir / "trainer_state.json").read_text()).get("world_size", 1)))
+    except (OSError, ValueError, TypeError):
+        return 1
+
+
+def run_eval(
+    model_dir: str, corpus_dir: str | None, output: str | None, cfg: Any, *, batches: int | None = None
+) -> dict[str, Any]:
+    """Evaluate an exported model on the held-out split it was trained with and write the metrics as JSON.
+
+    The split, pair sampling and masking come from the config saved in the export, so by default this
+    evaluates exactly the pairs of the run's own held-out evaluations (`eval.batches` micro batches per
+    training process); `batches` asks for another number of micro batches.
+    """
+    from pipeline.paths import resolve_path
+    from pretrain.corpus_data import LinkedCorpus
+    from pretrain.loader import build_eval_loader
+    from pretrain.model import LinkBertForPreTraining
+
+    folder = Path(model_dir)
+    if not (folder / "config.json").is_file() or not any(folder.glob("*.safetensors")):
+        raise PipelineError(
+            f"{folder} is not an exported model folder (config.json + model.safetensors): "
+            "make one with `linkbert export`"
+        )
+    run_cfg = _saved_run_config(folder, cfg)
+    corpus_path = resolve_path(corpus_dir if corpus_dir is not None else run_cfg.data.corpus)
+    corpus = LinkedCorpus.open(corpus_path)
+    model = LinkBertForPreTraining.from_pretrained(str(folder), dtype=torch.float32)
+    if model.config.vocab_size != corpus.vocab_size:
+        raise PipelineError(
+            f"{folder} has a vocabulary of {model.config.vocab_size} tokens, corpus {corpus_path} of "
+            f"{corpus.vocab_size}: evaluate on the corpus the model was trained on (--corpus)"
+        )
+    num_classes = int(getattr(model.config, "num_drp_labels", 3))
+    if num_classes != run_cfg.drp.classes:
+        raise PipelineError(
+            f"{folder}: the DRP head has {num_classes} classes but the saved config says drp.classes="
+            f"{run_cfg.drp.classes}; the export is inconsistent, export the checkpoint again"
+        )
+    num_batches = batches if batches is not None else run_cfg.eval.batches * _saved_world_size(folder)
+    loader = build_eval_loader(
+        corpus,
+        run_cfg.data,
+        run_cfg.drp,
+        seed=run_cfg.train.seed,
+        micro_batch_size=run_cfg.train.micro_batch_size,
+        num_batches=num_batches,
+    )
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    log.info("evaluating %s on %d held-out micro batches of %s", folder, num_batches, corpus_path)
+    metrics = evaluate_model(model, loader)
+    metrics.update(model=str(folder), corpus=str(corpus_path))
+    out = Path(output) if output is not None else folder / "eval.json"
+    write_metrics(metrics, out)
+    print(format_metrics(metrics))
+    print(f"metrics written to {out}")
+    return metrics

@@ -1,0 +1,264 @@
+"""The README.md model card of an export: what was trained on what, for how long, and how well.
+
+Sources: the run's resolved config, the corpus's stats and manifests (corpus, graph, segments), the
+checkpoint's trainer state, and the run's `metrics.jsonl` (final held-out row, loss curves as a PNG).
+A missing source leaves its section out with a note; it never fails an export.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import PipelineConfig, dump_yaml
+
+log = logging.getLogger(__name__)
+
+CURVES_FILE = "loss_curves.png"
+CORPUS_KEYS = ("pages_read", "articles", "redirects", "failed")
+GRAPH_KEYS = ("nodes", "edges", "resolved_direct", "resolved_via_redirect", "unresolved", "self_links")
+SEGMENT_KEYS = ("num_docs", "num_segments", "num_tokens", "vocab_size", "docs_dropped")
+EVAL_KEYS = ("mlm_loss", "mlm_acc", "perplexity", "drp_loss", "drp_acc")
+
+
+@dataclass
+class ModelCard:
+    text: str
+    final_eval: dict[str, Any] | None
+    curves: bool
+
+
+def read_metrics(path: Path, *, up_to_step: int | None = None) -> list[dict[str, Any]]:
+    """Rows of a metrics.jsonl (a torn last line from a killed run is skipped)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and (up_to_step is None or row.get("step", 0) <= up_to_step):
+            rows.append(row)
+    return rows
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return f"{value:,.0f}" if abs(value) >= 1e5 else f"{value:.4g}"
+    return str(value)
+
+
+def _table(rows: list[tuple[str, Any]], header: tuple[str, str] = ("", "")) -> list[str]:
+    lines = [f"| {header[0]} | {header[1]} |", "| --- | ---: |"]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in rows]
+    return lines
+
+
+def plot_curves(rows: list[dict[str, Any]], path: Path) -> bool:
+    """Training and held-out losses and accuracies against the step; False when there is nothing to plot."""
+    train = [r for r in rows if r.get("split", "train") == "train" and "loss" in r]
+    evals = [r for r in rows if r.get("split") == "eval" and "mlm_loss" in r]
+    if not train and not evals:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    # One colour per quantity: training as a line, held-out evaluations as dots on the same colour.
+    colours = {"loss": "C0", "mlm_loss": "C1", "drp_loss": "C2", "mlm_acc": "C1", "drp_acc": "C2"}
+    for ax, keys in ((ax_loss, ("loss", "mlm_loss", "drp_loss")), (ax_acc, ("mlm_acc", "drp_acc"))):
+        for key in keys:
+            points = [(r["step"], r[key]) for r in train if r.get(key) is not None]
+            if points:
+                ax.plot(*zip(*points, strict=True), "-", color=colours[key], label=f"train {key}")
+            points = [(r["step"], r[key]) for r in evals if r.get(key) is not None]
+            if points:
+                ax.plot(*zip(*points, strict=True), "o--", color=colours[key], label=f"held-out {key}")
+    ax_loss.set(xlabel="step", ylabel="loss", title="losses")
+    ax_acc.set(xlabel="step", ylabel="accuracy", title="accuracies", ylim=(0, 1))
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def _data_section(cfg: PipelineConfig, corpus_dir: Path) -> list[str]:
+    lines = ["## Data", "", f"Corpus folder: `{cfg.data.corpus}`.", ""]
+    sources = [
+        ("documents (extraction)", corpus_dir / "stats.json", CORPUS_KEYS),
+        ("graph", corpus_dir / "graph" / "stats.json", GRAPH_KEYS),
+        ("segments", corpus_dir / "segments" / "manifest.json", SEGMENT_KEYS),
+    ]
+    rows: list[tuple[str, Any]] = []
+    for label, path, keys in sources:
+        data = _read_json(path)
+        if not data and label == "graph":
+            data = _read_json(corpus_dir / "graph" / "manifest.json")
+        rows += [(f"{label}: {k}", data[k]) for k in keys if k in data]
+    if rows:
+        lines += _table(rows, ("statistic", "value"))
+    else:
+        lines.append(f"(no corpus statistics found under `{corpus_dir}`)")
+    probabilities = ", ".join(f"{p:.3g}" for p in cfg.drp.class_probabilities)
+    names = ("contiguous", "random", "linked")[: cfg.drp.classes]
+    lines += [
+        "",
+        f"Examples: `[CLS] A [SEP] B [SEP]`, at most {cfg.data.max_seq_len} tokens; {cfg.data.mlm_probability:.0%} "
+        f"of tokens masked (80/10/10); DRP classes {', '.join(names)} with probabilities {probabilities}; "
+        f"linked documents drawn with weight in-degree^-{cfg.drp.linked_alpha:g}. "
+        f"{cfg.data.heldout_fraction:.1%} of documents (split seed {cfg.data.split_seed}) are held out.",
+    ]
+    return lines
+
+
+def _eval_section(final: dict[str, Any] | None) -> list[str]:
+    lines = ["## Held-out evaluation", ""]
+    if final is None:
+        return [*lines, "(no held-out evaluation in the run's metrics.jsonl up to this checkpoint)"]
+    lines.append(
+        f"Step {final.get('step')}, {_fmt(final.get('mlm_tokens'))} masked tokens, "
+        f"{_fmt(final.get('drp_examples'))} pairs."
+    )
+    lines.append("")
+    rows = [(k, final[k]) for k in EVAL_KEYS if k in final]
+    rows += [(k, v) for k, v in final.items() if k.startswith("drp_acc_")]
+    lines += _table(rows, ("metric", "value"))
+    names, confusion = final.get("drp_classes"), final.get("confusion")
+    if names and confusion:
+        lines += ["", "DRP confusion (rows: true class, columns: predicted):", ""]
+        lines.append("| | " + " | ".join(names) + " |")
+        lines.append("| --- |" + " ---: |" * len(names))
+        lines += [
+            f"| {n} | " + " | ".join(_fmt(v) for v in row) + " |"
+            for n, row in zip(names, confusion, strict=False)
+        ]
+    return lines
+
+
+def write_model_card(
+    out: Path,
+    *,
+    cfg: PipelineConfig,
+    run_dir: Path,
+    corpus_dir: Path,
+    step: int,
+    trainer_state: dict[str, Any],
+    model_config: Any,
+    num_parameters: int,
+    dtype: str,
+) -> ModelCard:
+    """Write `out/README.md` (and `out/loss_curves.png` when the run logged metrics)."""
+    rows = read_metrics(run_dir / "metrics.jsonl", up_to_step=step)
+    evals = [r for r in rows if r.get("split") == "eval"]
+    final = evals[-1] if evals else None
+    curves = plot_curves(rows, out / CURVES_FILE)
+    t = cfg.train
+    drp = int(getattr(model_config, "num_drp_labels", cfg.drp.classes))
+    lines = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: fill-mask",
+        "tags: [bert, linkbert, fill-mask]",
+        "---",
+        "",
+        f"# {t.run_name}: a LinkBERT-style encoder",
+        "",
+        "A BERT encoder pretrained with masked language modeling and Document Relation Prediction "
+        "(DRP: is segment B the continuation of A, a random segment, or from a document A links to?) "
+        "by linkbert-pipeline.",
+        "",
+        "```python",
+        "from transformers import AutoModelForMaskedLM, AutoTokenizer",
+        "tokenizer = AutoTokenizer.from_pretrained(PATH)",
+        "model = AutoModelForMaskedLM.from_pretrained(PATH)  # or AutoModel, AutoModelForSequenceClassification, ...",
+        "```",
+        "",
+        f"The {drp}-way DRP head is stored too (`cls.seq_relationship.*`); `pretrain.model.LinkBertForPreTraining"
+        ".from_pretrained(PATH)`, or `model.init_from: PATH` in a pretraining config, restores it to continue "
+        "pretraining. Standard transformers classes skip it.",
+        "",
+        "## Model",
+        "",
+        *_table(
+            [
+                ("layers", model_config.num_hidden_layers),
+                ("hidden size", model_config.hidden_size),
+                ("attention heads", model_config.num_attention_heads),
+                ("intermediate size", model_config.intermediate_size),
+                ("max positions", model_config.max_position_embeddings),
+                ("vocabulary", model_config.vocab_size),
+                ("parameters (encoder + heads)", num_parameters),
+                ("DRP classes", drp),
+                ("weights dtype", dtype),
+                ("initialized from", cfg.model.init_from or "scratch"),
+            ],
+            ("", ""),
+        ),
+        "",
+        "## Training",
+        "",
+        *_table(
+            [
+                ("steps", step),
+                ("schedule length (train.max_steps)", t.max_steps),
+                ("tokens seen", trainer_state.get("tokens_seen")),
+                ("sequences per step", t.global_batch_size),
+                ("optimizer", t.optimizer),
+                ("peak lr", t.lr),
+                ("warmup steps", t.warmup_steps),
+                ("weight decay", t.weight_decay),
+                ("mixed precision", t.mixed_precision),
+                ("processes", trainer_state.get("world_size")),
+                ("skipped non-finite steps", trainer_state.get("nonfinite_steps")),
+                ("MLM / DRP loss weights", f"{cfg.model.mlm_weight:g} / {cfg.model.drp_weight:g}"),
+            ],
+            ("", ""),
+        ),
+        "",
+        *(
+            [f"![losses and accuracies]({CURVES_FILE})", ""]
+            if curves
+            else ["(no training metrics were logged up to this checkpoint)", ""]
+        ),
+        *_data_section(cfg, corpus_dir),
+        "",
+        *_eval_section(final),
+        "",
+        "## Full configuration",
+        "",
+        "<details><summary>linkbert_config.yaml</summary>",
+        "",
+        "```yaml",
+        dump_yaml(cfg).rstrip(),
+        "```",
+        "",
+        "</details>",
+        "",
+    ]
+    text = "\n".join(lines)
+    (out / "README.md").write_text(text, encoding="utf-8")
+    return ModelCard(text=text, final_eval=final, curves=curves)
