@@ -1,15 +1,16 @@
 """`linkbert corpus extract`: dumps (or JSONL) -> docs/ and redirects/ parquet shards, stats, manifest.
 
 A datatrove pipeline per task: a reader (its slice of the inputs) -> the wikitext cleaner -> the shard
-writer. Every page leaves the reader as a Document whose `metadata["status"]` says what it became
-(article, redirect, redirect_dropped, skipped, failed), so the writer, the last step, accounts for
-every page read and the counts add up by construction.
+writer. Every page read becomes one Document whose `metadata["status"]` says what it became (article,
+redirect, redirect_dropped, skipped, failed), so the writer, the last step, accounts for every page
+and the counts add up by construction.
 
 Restartability: each task writes its shards under temporary names and renames them when its input is
 exhausted, then a per-task result file; datatrove then marks the task complete. The launching process
 merges the results into `stats.json` and writes the manifest `extract.json` last. A task that fails
 records its one-line error under `logs/extract/errors/`, which `run_extract` raises as a
-PipelineError; the manifest is then never written.
+PipelineError; the manifest is then never written. On Slurm the tasks run as a job array and a
+dependent one-task job (started only if all succeed) merges and writes the manifest.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from corpus.dump_reader import bz2_command, read_pages
 from corpus.jsonl_reader import read_jsonl
 from corpus.multistream import Slice, index_path_for, plan_tasks
 from corpus.titles import normalize_title
+from corpus.wikitext import Link, clean_wikitext
 from pipeline.atomic import atomic_path, write_json_atomic
 from pipeline.config import to_dict
 from pipeline.errors import PipelineError
@@ -117,8 +119,6 @@ class WikitextCleanerStep(PipelineStep):
         self.hatnote_templates = list(hatnote_templates)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from corpus.wikitext import clean_wikitext
-
         hatnotes = tuple(self.hatnote_templates)
         for doc in data:
             page = doc.metadata.pop("page")
@@ -174,20 +174,10 @@ class JsonlReaderStep(PipelineStep):
                 if rec.title is None:
                     meta.update(status=FAILED, reason=f"title {rec.raw_title!r} is not a valid title")
                 else:
-                    links = [_JsonlLink(t) for t in rec.links]
+                    # JSONL links have no position in the text: spanless body links (docs/formats.md).
+                    links = [Link(t, t, -1, -1, "body") for t in rec.links]
                     meta.update(status=ARTICLE, title=rec.title, links=links, is_disambiguation=False)
                 yield Document(text=rec.text, id=str(rec.id), metadata=meta)
-
-
-class _JsonlLink:
-    """A JSONL link: a body link without a span (docs/formats.md)."""
-
-    __slots__ = ("target", "anchor")
-    start = end = -1
-    kind = "body"
-
-    def __init__(self, target: str) -> None:
-        self.target = self.anchor = target
 
 
 class _ShardBuffer:
@@ -546,6 +536,8 @@ def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | 
     fingerprint = _fingerprint(cfg, paths, indexes)
     out = Path(os.path.abspath(output))
     logs = out / LOGS
+    if out.exists() and not out.is_dir():
+        raise PipelineError(f"--output {out} is a file; pass a folder")
 
     done = _load_json(out / MANIFEST)
     if done is not None:
