@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export DS_BUILD_OPS ?= 0
 export DS_SKIP_SHM ?= 1
 
-.PHONY: install test test-fast lint format corpus clean pretrain resume
+.PHONY: install test test-fast lint format corpus clean pretrain resume export eval
 
 install: $(VENV)/.installed
 
@@ -53,6 +53,20 @@ pretrain: install
 resume: install
 	@test -f runs/$(RUN)/config.yaml || { echo "error: runs/$(RUN)/config.yaml not found: no run named $(RUN)"; exit 2; }
 	$(ACCELERATE) pretrain --config runs/$(RUN)/config.yaml --resume auto $(ARGS)
+
+# Export a run to a Hugging Face folder and evaluate it on the run's held-out split (corpus and split
+# from runs/<RUN>/config.yaml). CHECKPOINT: auto (newest complete) or a checkpoint folder; DTYPE: fp32,
+# bf16 or fp16; MODEL: the exported folder to evaluate.
+CHECKPOINT ?= auto
+OUT ?= runs/$(RUN)/export
+DTYPE ?= fp32
+MODEL ?= $(OUT)
+
+export: install
+	$(BIN)/linkbert export --checkpoint $(CHECKPOINT) --run runs/$(RUN) --output $(OUT) --dtype $(DTYPE)
+
+eval: install
+	$(BIN)/linkbert eval --model $(MODEL)
 
 clean:
 	rm -rf runs wandb data/corpus .pytest_cache
