@@ -62,6 +62,17 @@ def _launched_with_deepspeed() -> bool:
     return os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
 
 
+def _skip_deepspeed_shm_build() -> None:
+    """DeepSpeed JIT-compiles a shared-memory all-reduce op when its process group starts on CPUs (1-8
+    minutes of C++ build on a fresh machine). Training never uses it (gloo does the collectives), so it
+    is marked unavailable; DeepSpeed then falls back to torch.distributed as it does off Linux."""
+    import deepspeed.ops
+
+    compatible = getattr(deepspeed.ops, "__compatible_ops__", None)
+    if isinstance(compatible, dict):
+        compatible["deepspeed_shm_comm"] = False
+
+
 def build_accelerator(cfg: TrainConfig, *, project_dir: str | None = None) -> Accelerator:
     has_gpu = torch.cuda.is_available()
     world = _launched_world_size()
@@ -78,6 +89,8 @@ def build_accelerator(cfg: TrainConfig, *, project_dir: str | None = None) -> Ac
             # DDP on CPUs needs cpu=True (else accelerate runs unwrapped, unsynchronised replicas);
             # with DeepSpeed cpu=True would silently drop the DeepSpeed plugin.
             kwargs["cpu"] = not _launched_with_deepspeed()
+            if _launched_with_deepspeed():
+                _skip_deepspeed_shm_build()
     acc = Accelerator(
         mixed_precision=cfg.mixed_precision,
         step_scheduler_with_optimizer=False,

@@ -8,6 +8,7 @@ import logging
 import math
 import netrc
 import os
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -221,9 +222,10 @@ def _init_wandb(cfg: LoggingConfig, run_dir: Path, run_name: str, run_config: di
     wandb_dir = run_dir / "wandb"
     wandb_dir.mkdir(parents=True, exist_ok=True)
     os.environ["WANDB_DIR"] = str(run_dir)
+    os.environ.setdefault("WANDB_SILENT", "true")  # its run summary would bury the training log
     # The same wandb run id across resumes, so the curves continue instead of starting a new run.
     id_file = wandb_dir / "run_id"
-    run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
+    run_id = id_file.read_text().strip() if id_file.exists() else secrets.token_hex(4)
     write_text_atomic(id_file, run_id + "\n")
     try:
         return wandb.init(

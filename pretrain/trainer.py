@@ -9,11 +9,13 @@ The data stream is a pure function of the global sample number, so the whole dat
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import signal
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +35,9 @@ from pretrain.optim import build_optimizer, build_scheduler
 log = logging.getLogger(__name__)
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels", "drp_labels")
-# Set to a truthy value to have every rank write the sample numbers of its micro batches (tests use it
-# to prove that ranks see disjoint examples).
-DEBUG_SAMPLES_ENV = "LINKBERT_DEBUG_SAMPLES"
+# Set to a truthy value to have every rank write, under runs/NAME/debug/, the sample numbers of its micro
+# batches and a digest of its final weights (tests use them: ranks see disjoint examples, end identical).
+DEBUG_ENV = "LINKBERT_DEBUG"
 
 
 def run_pretrain(cfg: PipelineConfig, config_path: str | None) -> int:
@@ -56,18 +58,19 @@ def run_pretrain(cfg: PipelineConfig, config_path: str | None) -> int:
     acc.print(f"training steps {state.step} -> {stop_step} of {cfg.train.max_steps}: {plan}")
     try:
         batches = iter(loader)
+        metrics.pause()
         while state.step < stop_step:
-            skipped, grad_norm, stop_now = train_step(
-                acc, model, optimizer, scheduler, batches, plan, metrics, cfg, stop, state
-            )
-            _advance(state, plan, skipped, cfg.train.max_nonfinite_steps)
-            metrics.end_step(state.step, skipped=skipped, grad_norm=grad_norm)
+            result = train_step(acc, model, optimizer, scheduler, batches, plan, metrics, cfg, stop, state)
+            _advance(state, plan, result.skipped, cfg.train.max_nonfinite_steps)
+            metrics.end_step(state.step, skipped=result.skipped, grad_norm=result.grad_norm)
+            stop_now = result.stop
             done = state.step >= stop_step or stop_now
             if state.step % cfg.logging.every == 0 or done:
-                metrics.log_train(state.step, _progress(state, scheduler))
+                metrics.log_train(state.step, _progress(state, result.lr))
             if state.step == cfg.train.max_steps or (cfg.eval.every and state.step % cfg.eval.every == 0):
                 _evaluate(acc, model, corpus, cfg, metrics, state.step)
             if state.step % cfg.checkpoint.every == 0 or done:
+                state.epoch, state.epoch_index = loader.dataset.sampler.position(state.samples_consumed)
                 checkpointer.save(state, acc.unwrap_model(model).config.to_dict())
                 metrics.pause()
             if stop_now:
@@ -76,6 +79,7 @@ def run_pretrain(cfg: PipelineConfig, config_path: str | None) -> int:
     finally:
         stop.restore()
         metrics.close()
+    _debug_weights(acc, model, cfg)
     acc.wait_for_everyone()
     acc.end_training()
     return 0
@@ -92,9 +96,10 @@ def train_step(
     cfg: PipelineConfig,
     stop: StopRequest,
     state: TrainerState,
-) -> tuple[bool, float | None, bool]:
-    """One optimizer step over `plan.accumulation` micro batches. Returns (skipped, grad norm, stop)."""
+) -> StepResult:
+    """One optimizer step over `plan.accumulation` micro batches."""
     model.train()
+    lr = optimizer.param_groups[0]["lr"]
     finite = torch.ones((), dtype=torch.bool, device=acc.device)
     for _ in range(plan.accumulation):
         batch = next(batches)
@@ -115,14 +120,24 @@ def train_step(
     )
     bad_loss, bad_norm, stop_now, tokens = acc.reduce(flags, reduction="sum").tolist()
     skipped = bad_loss > 0 or bad_norm > 0
-    if not is_deepspeed(acc):  # DeepSpeed stepped inside backward, and skipped a non-finite step itself
-        if not skipped:
+    deepspeed = is_deepspeed(acc)  # DeepSpeed stepped inside backward (and skipped a non-finite step itself)
+    if not skipped:
+        if not deepspeed:
             optimizer.step()
-            scheduler.step()  # once per optimizer step: accelerate would step a prepared one per process
+        scheduler.step()  # ours, once per optimizer step: never handed to accelerate or DeepSpeed to step
+    if not deepspeed:
         optimizer.zero_grad(set_to_none=True)
     state.tokens_seen += int(tokens)
     grad_norm = None if raw_norm is None or skipped else norm.item()
-    return skipped, grad_norm, stop_now > 0
+    return StepResult(skipped=skipped, grad_norm=grad_norm, lr=lr, stop=stop_now > 0)
+
+
+@dataclass
+class StepResult:
+    skipped: bool  # non-finite loss or gradient somewhere: no update on any rank
+    grad_norm: float | None  # before clipping
+    lr: float  # the learning rate this step used
+    stop: bool  # a rank received SIGTERM/SIGINT
 
 
 # ----------------------------------------------------------------------------------------------
@@ -278,9 +293,9 @@ def _advance(state: TrainerState, plan: BatchPlan, skipped: bool, max_nonfinite:
         )
 
 
-def _progress(state: TrainerState, scheduler: Any) -> dict[str, Any]:
+def _progress(state: TrainerState, lr: float) -> dict[str, Any]:
     return {
-        "lr": scheduler.get_last_lr()[0],
+        "lr": lr,
         "samples": state.samples_consumed,
         "tokens_seen": state.tokens_seen,
         "nonfinite_steps": state.nonfinite_steps,
@@ -318,18 +333,28 @@ def _evaluate(
     metrics.pause()
 
 
+def _debug_path(acc: Accelerator, cfg: PipelineConfig, kind: str, suffix: str) -> Path:
+    folder = Path(cfg.train.output_root) / cfg.train.run_name / "debug"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{kind}-rank-{acc.process_index:05d}{suffix}"
+
+
 def _debug_samples(acc: Accelerator, batch: dict[str, Any], cfg: PipelineConfig, state: TrainerState) -> None:
-    if not os.environ.get(DEBUG_SAMPLES_ENV):
+    if not os.environ.get(DEBUG_ENV):
         return
-    path = (
-        Path(cfg.train.output_root)
-        / cfg.train.run_name
-        / "debug"
-        / f"samples-rank-{acc.process_index:05d}.jsonl"
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = _debug_path(acc, cfg, "samples", ".jsonl")
     with path.open("a") as f:
         f.write(json.dumps({"step": state.step + 1, "samples": batch["sample_index"].tolist()}) + "\n")
+
+
+def _debug_weights(acc: Accelerator, model: Any, cfg: PipelineConfig) -> None:
+    if not os.environ.get(DEBUG_ENV) or is_deepspeed(acc):  # ZeRO shards differ per rank by design
+        return
+    digest = hashlib.sha256()
+    for name, tensor in sorted(acc.unwrap_model(model).state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    _debug_path(acc, cfg, "weights", ".sha256").write_text(digest.hexdigest() + "\n")
 
 
 class StopRequest:
