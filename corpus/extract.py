@@ -317,6 +317,7 @@ class _TaskCounts:
         self.links: Counter[str] = Counter()
         self.failed_pages: list[dict[str, Any]] = []
         self.dropped_redirects: list[dict[str, Any]] = []
+        self.seen = 0
         self.started = self.last_log = time.monotonic()
 
     @property
@@ -338,7 +339,9 @@ class _TaskCounts:
                     {"id": meta["page_id"], "title": meta["title"], "reason": meta["reason"]}
                 )
             self._check_failures()
-        if self.status[status] % 256 == 0 and time.monotonic() - self.last_log >= PROGRESS_EVERY_S:
+        self.seen += 1
+        # The clock is read once per 64 pages: cheap, and still a line every PROGRESS_EVERY_S.
+        if self.seen % 64 == 0 and time.monotonic() - self.last_log >= PROGRESS_EVERY_S:
             self.last_log = time.monotonic()
             logger.info(self.progress_line())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import gzip
 import json
 import os
 import signal
@@ -16,7 +17,8 @@ import pytest
 
 from corpus.config import CorpusConfig
 from corpus.extract import DOCS_SCHEMA, REDIRECTS_SCHEMA, run_extract
-from corpus.jsonl_reader import stable_id
+from corpus.jsonl_reader import read_jsonl, stable_id
+from corpus.multistream import Slice
 from pipeline.errors import PipelineError
 from tests.corpus.test_dump_reader import GREEK_DUMP
 
@@ -229,6 +231,35 @@ def test_jsonl_end_to_end(tmp_path):
     assert read_rows(tmp_path / "out", "redirects") == []
     assert pq.read_schema(tmp_path / "out" / "redirects" / "rank-00000.parquet") == REDIRECTS_SCHEMA
     assert stats["links_by_kind"]["body"] == 3
+
+
+def test_jsonl_byte_ranges_partition_the_lines(tmp_path):
+    path = tmp_path / "many.jsonl"
+    records = [
+        {"id": i, "title": f"Doc {i}", "text": "x" * (i % 7), "links": [f"Doc {i + 1}"]} for i in range(60)
+    ]
+    write_jsonl(path, records)
+    size = path.stat().st_size
+    line_starts = [0]
+    for line in path.read_bytes().splitlines(keepends=True)[:-1]:
+        line_starts.append(line_starts[-1] + len(line))
+    # Cuts inside lines, exactly at line starts, and at both ends.
+    for cuts in ([0, 1, size], [0, line_starts[10], line_starts[10] + 3, size], [0, 333, 334, 900, size]):
+        ids = [r.id for a, b in zip(cuts, cuts[1:], strict=False) for r in read_jsonl(Slice(str(path), a, b))]
+        assert ids == list(range(60)), cuts
+    gz = tmp_path / "many.jsonl.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    assert [r.title for r in read_jsonl(str(gz))] == [f"Doc {i}" for i in range(60)]
+
+
+def test_progress_lines_report_pages_per_second(tmp_path, monkeypatch):
+    monkeypatch.setattr("corpus.extract.PROGRESS_EVERY_S", 0.0)
+    path = tmp_path / "docs.jsonl"
+    write_jsonl(path, [{"id": i, "title": f"Doc {i}", "text": "t"} for i in range(130)])
+    run_extract(CorpusConfig(format="jsonl"), [str(path)], str(tmp_path / "out"))
+    log = (tmp_path / "out" / "logs" / "extract" / "logs" / "task_00000.log").read_text()
+    assert "extract rank 0: 64 pages" in log and "extract rank 0: 128 pages" in log
+    assert "extract rank 0 done: 130 pages" in log and "pages/s" in log
 
 
 def test_too_many_failed_pages_stop_the_run(tmp_path):
