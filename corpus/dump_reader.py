@@ -109,6 +109,11 @@ def _bz2_chunks(path: str, start: int, end: int | None) -> Iterator[bytes]:
                 ) from None
             if out:
                 yield out
+        if started and not dec.eof and end is not None and end < os.path.getsize(path):
+            raise PipelineError(
+                f"{path}: a bz2 stream runs past byte {end}, where the multistream index says the next "
+                "one starts; the index (--index) belongs to another dump"
+            )
         if started and not dec.eof:
             raise PipelineError(
                 f"{path}: the bz2 data ends in the middle of a stream at byte {f.tell()} "
@@ -165,6 +170,16 @@ def bz2_command(setting: str) -> str | None:
     return found
 
 
+def _check_stream_start(path: str, offset: int) -> None:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        if f.read(3) != BZ2_MAGIC:
+            raise PipelineError(
+                f"{path}: the multistream index says a bz2 stream starts at byte {offset}, but none does; "
+                "the index (--index) belongs to another dump"
+            )
+
+
 def _cut_after_siteinfo(path: str, chunks: Iterator[bytes]) -> bytes:
     head = b""
     for chunk in chunks:
@@ -191,6 +206,8 @@ def slice_chunks(sl: Slice, decompressor: str | None = None) -> Iterator[bytes]:
     if kind == "plain":
         yield from _plain_chunks(sl.path, sl.start, sl.end)
         return
+    if sl.start:
+        _check_stream_start(sl.path, sl.start)
     if sl.header_end:
         yield _cut_after_siteinfo(sl.path, _bz2_chunks(sl.path, 0, sl.header_end))
     whole = sl.start == 0 and (sl.end is None or sl.end >= os.path.getsize(sl.path))

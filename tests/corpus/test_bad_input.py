@@ -84,6 +84,16 @@ def test_missing_file_and_wrong_index(tmp_path):
         run_extract(CorpusConfig(tasks=2), [str(MULTI)], out, index=str(other))
 
 
+def test_an_index_of_another_dump_is_named(tmp_path):
+    index = WIKI / "elwikivoyage-p2566p2583-multistream-index.txt.bz2"
+    with pytest.raises(
+        PipelineError, match=r"enwiki-sample\.xml\.bz2: .*the multistream index says.* another dump"
+    ):
+        run_extract(
+            CorpusConfig(tasks=2, workers=1), [str(SAMPLE)], str(tmp_path / "corpus"), index=str(index)
+        )
+
+
 def test_utf16_dump_is_decoded_not_refused(tmp_path):
     path = tmp_path / "utf16.xml"
     path.write_bytes(('<?xml version="1.0" encoding="UTF-16"?>\n' + GREEK_DUMP).encode("utf-16"))
