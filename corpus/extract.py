@@ -517,6 +517,19 @@ class _FinalizeStep(PipelineStep):
         yield
 
 
+def _forget_incomplete_ranks(out: Path, tasks: int) -> None:
+    """Drop the completion marker of a task whose result file or shards are gone, so it is redone."""
+    for rank in range(tasks):
+        marker = out / LOGS / "completions" / f"{rank:05d}"
+        if not marker.exists():
+            continue
+        result = _load_json(out / LOGS / "results" / f"rank-{rank:05d}.json")
+        shards = [] if result is None else [out / s["path"] for s in result["shards"].values()]
+        if result is None or not all(p.is_file() for p in shards):
+            logger.warning(f"{out}: task {rank} is marked complete but its outputs are missing; redoing it")
+            marker.unlink()
+
+
 def _load_json(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
@@ -574,6 +587,7 @@ def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | 
             "can be handed out, so at most one task per file does work"
         )
     write_json_atomic(logs / "fingerprint.json", fingerprint)
+    _forget_incomplete_ranks(out, cfg.tasks)
     for stale in glob.glob(str(logs / "errors" / "rank-*.json")):
         os.unlink(stale)
 

@@ -169,6 +169,15 @@ def test_a_rerun_after_a_completed_run_does_no_work(tmp_path):
             assert path.stat().st_mtime_ns == mtime, f"{path} was rewritten"
     assert (out / "extract.json").is_file()
 
+    # A completed task whose shard is gone is redone, not trusted.
+    (out / "extract.json").unlink()
+    (out / "docs" / "rank-00001.parquet").unlink()
+    assert run_extract(cfg, [str(MULTI)], str(out)) == first
+    assert (out / "docs" / "rank-00001.parquet").is_file()
+    assert (out / "docs" / "rank-00000.parquet").stat().st_mtime_ns == files[
+        out / "docs" / "rank-00000.parquet"
+    ]
+
     with pytest.raises(PipelineError, match="other inputs or another config"):
         run_extract(cfg, [str(SINGLE)], str(out))
 
