@@ -47,12 +47,13 @@ DOC_COLUMNS = ("id", "title", "links", "is_disambiguation")
 REDIRECT_COLUMNS = ("source", "target")
 FORMAT = "linkbert-graph/1"
 BATCH_ROWS = 8192  # documents per parquet read in the link pass
-MIN_FLUSH_LINKS = 2_000_000  # links per hash join; each join rebuilds the title hash set
+MIN_FLUSH_LINKS = 1_000_000  # links per hash join at least
+FLUSH_LINKS_PER_NAME = 2.0  # each join rebuilds the hash set of all names: amortize it over more links
 
 
 @dataclass
 class Nodes:
-    table: pa.Table  # node, id, title, is_disambiguation (node order)
+    table: pa.Table  # id, title, is_disambiguation in node order (`node` is added when written)
     row_node: list[np.ndarray]  # per doc shard: node of each row (int32), -1 for dropped duplicates
     documents: int
     duplicate_titles: int
@@ -88,29 +89,30 @@ def read_nodes(shards: list[Shard]) -> Nodes:
             t.cast(pa.schema([("id", pa.int64()), ("title", pa.string()), ("is_disambiguation", pa.bool_())]))
         )
         lengths.append(len(t))
-    docs = pa.concat_tables(tables).combine_chunks() if tables else None
     total = sum(lengths)
-    if docs is None or total == 0:
+    if total == 0:
         empty = pa.table(
             {
-                "node": pa.array([], pa.int64()),
                 "id": pa.array([], pa.int64()),
                 "title": pa.array([], pa.string()),
                 "is_disambiguation": pa.array([], pa.bool_()),
             }
         )
         return Nodes(empty, [np.full(n, -1, np.int32) for n in lengths], 0, 0)
+    docs = pa.concat_tables(tables)
+    del tables
 
     ids = docs.column("id").to_numpy()
     order = np.argsort(ids, kind="stable")
-    titles_by_id = docs.column("title").take(pa.array(order)).combine_chunks()
-    keep = first_occurrences(titles_by_id)  # ascending positions: the lowest id of each title wins
+    by_id = docs.take(pa.array(order)).combine_chunks()
+    del docs
+    keep = first_occurrences(by_id.column("title"))  # ascending: the lowest id of each title wins
     rows = order[keep]
     kept_ids = ids[rows]
     clash = np.flatnonzero(np.diff(kept_ids) == 0)
     if len(clash):
         pid = int(kept_ids[clash[0]])
-        a, b = (docs.column("title")[int(rows[clash[0] + k])].as_py() for k in (0, 1))
+        a, b = (by_id.column("title")[int(keep[clash[0] + k])].as_py() for k in (0, 1))
         raise PipelineError(
             f"page id {pid} is used by two documents ({a!r} and {b!r}): the corpus mixes dumps; "
             f"extract each wiki into its own corpus folder"
@@ -118,14 +120,8 @@ def read_nodes(shards: list[Shard]) -> Nodes:
     n = len(rows)
     row_node = np.full(total, -1, dtype=np.int32)
     row_node[rows] = np.arange(n, dtype=np.int32)
-    table = pa.table(
-        {
-            "node": pa.array(np.arange(n, dtype=np.int64)),
-            "id": pa.array(kept_ids),
-            "title": docs.column("title").take(pa.array(rows)),
-            "is_disambiguation": docs.column("is_disambiguation").take(pa.array(rows)).fill_null(False),
-        }
-    )
+    table = by_id.take(pa.array(keep)) if n < total else by_id
+    table = table.set_column(2, "is_disambiguation", table.column("is_disambiguation").fill_null(False))
     bounds = np.cumsum([0, *lengths])
     per_shard = [row_node[bounds[i] : bounds[i + 1]] for i in range(len(lengths))]
     return Nodes(table, per_shard, total, total - n)
@@ -162,7 +158,7 @@ class EdgeCollector:
         self.resolver = LinkResolver(table)
         self.is_disambiguation = is_disambiguation
         self.edges = EdgeBuffer(capacity)
-        self.flush_links = max(MIN_FLUSH_LINKS, 2 * len(table.names))
+        self.flush_links = max(MIN_FLUSH_LINKS, int(FLUSH_LINKS_PER_NAME * len(table.names)))
         self.pending: list[tuple[pa.Array, np.ndarray]] = []
         self.pending_links = 0
         self.counts = dict.fromkeys(
@@ -251,15 +247,30 @@ def collect_edges(cfg: GraphConfig, shards: list[Shard], nodes: Nodes, table: Ti
 # the whole build
 
 
+def release_unused() -> None:
+    # Arrow's allocator keeps freed pages for reuse; between passes that is ~100 bytes per title of
+    # resident memory that the next pass (numpy) cannot use.
+    pa.default_memory_pool().release_unused()
+
+
 def build_graph(cfg: GraphConfig, shards: CorpusShards) -> BuiltGraph:
     t0 = time.perf_counter()
     nodes = read_nodes(shards.docs)
     n = len(nodes.table)
     sources, targets = read_redirects(shards.redirects)
     table = build_title_table(nodes.table.column("title"), sources, targets, cfg.max_redirect_hops)
+    if table.names.type == pa.string():
+        # The first n names are the node titles: share them instead of holding the titles twice.
+        nodes.table = nodes.table.set_column(1, "title", table.names.slice(0, n))
+    release_unused()
     log.info("%d nodes, %d redirects resolved (%.1fs)", n, len(sources), time.perf_counter() - t0)
     collector = collect_edges(cfg, shards.docs, nodes, table)
-    csr = build_csr(collector.edges.release(), n)
+    resolved, redirects_used = collector.resolver.counts, collector.resolver.redirects_used
+    redirect_counts = table.counts
+    del table, sources, targets
+    collector.resolver = None  # the title table is not needed past this point: free it before the sort
+    release_unused()
+    csr = build_csr(collector.edges.release(), n)  # the packed keys are freed when it returns
     in_degree = np.bincount(csr.indices, minlength=n).astype(np.int32)
     log.info(
         "%d edges from %d links (%.1fs)",
@@ -268,7 +279,7 @@ def build_graph(cfg: GraphConfig, shards: CorpusShards) -> BuiltGraph:
         time.perf_counter() - t0,
     )
 
-    counts, resolved = collector.counts, collector.resolver.counts
+    counts = collector.counts
     stats: dict[str, Any] = {
         "nodes": n,
         "edges": csr.num_edges,
@@ -287,8 +298,8 @@ def build_graph(cfg: GraphConfig, shards: CorpusShards) -> BuiltGraph:
         "self_links": counts["self_links"],
         "disambiguation_targets_dropped": counts["disambiguation_targets_dropped"],
         "duplicates": csr.duplicates,
-        **table.counts,
-        "redirects_used": collector.resolver.redirects_used,
+        **redirect_counts,
+        "redirects_used": redirects_used,
         **shape_stats(csr.indptr, csr.indices, in_degree),
         "seconds": round(time.perf_counter() - t0, 3),
     }
@@ -310,8 +321,9 @@ def build_graph(cfg: GraphConfig, shards: CorpusShards) -> BuiltGraph:
 
 def write_graph(built: BuiltGraph, cfg: GraphConfig, shards: CorpusShards, out: Path) -> None:
     """Every file of `DIR/graph/` into `out`, each fsynced, the manifest last."""
+    nodes = built.nodes.add_column(0, "node", pa.array(np.arange(len(built.nodes), dtype=np.int64)))
     with atomic_path(out / "nodes.parquet") as tmp:
-        pq.write_table(built.nodes, tmp)
+        pq.write_table(nodes, tmp)
     for name, array in (
         ("indptr", built.csr.indptr),
         ("indices", built.csr.indices),

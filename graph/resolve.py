@@ -32,17 +32,19 @@ def _string_type_for(*arrays: pa.Array) -> pa.DataType:
 
 
 def lookup(values: pa.Array | pa.ChunkedArray, names: pa.Array) -> np.ndarray:
-    """Index of each value in `names` (int64; -1 when absent or null). `names` must be unique."""
+    """Index of each value in `names` (int32; -1 when absent or null). `names` must be unique.
+
+    One call hashes all of `names` again: batch many values into one call."""
     values = _as_array(values)
     if values.type != names.type:
         values = values.cast(names.type)
     idx = pc.index_in(values, value_set=names)
-    return idx.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    return idx.fill_null(-1).to_numpy(zero_copy_only=False)
 
 
-def first_occurrences(values: pa.Array) -> np.ndarray:
+def first_occurrences(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Positions of the first occurrence of each distinct value (ascending)."""
-    codes = pc.dictionary_encode(values).indices.to_numpy(zero_copy_only=False)
+    codes = pc.dictionary_encode(_as_array(values)).indices.to_numpy(zero_copy_only=False)
     _, first = np.unique(codes, return_index=True)
     return np.sort(first)
 
@@ -94,6 +96,7 @@ def build_title_table(
     step[:n] = np.arange(n)
     first_hop = lookup(targets, names)
     step[n:sink] = np.where(first_hop >= 0, first_hop, sink)
+    del first_hop
     step[sink] = sink
 
     cur = step[n:sink].copy()
