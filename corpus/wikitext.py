@@ -115,7 +115,7 @@ _LINK_RE = re.compile(
 _LINK_TARGET_RE = re.compile(r"\[\[([^\[\]{}|\n]*)(?=\||\]\])")
 _ARG_TOKEN_RE = re.compile(r"\{\{|\}\}|\[\[|\]\]|\|")
 _EXTERNAL_LINK_RE = re.compile(
-    r"\[(?i:https?:|ftps?:|mailto:|news:|ircs?:|gopher:|nntp:|telnet:|sftp:|//)[^\s\[\]<>\"]*[ \t]*([^\]\n]*)\]"
+    r"\[(?i:https?:|ftps?:|mailto:|news:|ircs?:|gopher:|nntp:|telnet:|sftp:|//)[^\s\[\]<>\"]*[ \t]*([^\[\]\n]*)\]"
 )
 _QUOTES_RE = re.compile(r"''(?:'(?:'')?)?")  # 5, 3 or 2 apostrophes: 4 leave one `'`, as in MediaWiki
 _HEADING_RE = re.compile(r"\n=[^\n]*")
@@ -228,7 +228,7 @@ def _splice(text: str, cuts: list[tuple[int, int, str]]) -> str:
     """Replace non-overlapping (start, end, replacement) cuts, given in any order."""
     if not cuts:
         return text
-    cuts.sort()
+    cuts.sort(key=lambda cut: (cut[0], -cut[1]))  # at one start, the widest cut wins
     out: list[str] = []
     pos = 0
     for s, e, rep in cuts:
@@ -488,6 +488,8 @@ def _tidy(text: str, nowiki: list[str]) -> str:
         text = text.replace("  ", " ")
     if " \n" in text:
         text = text.replace(" \n", "\n")
+    if " ()" in text:  # what `X ({{IPA|..}})` leaves once the template is gone
+        text = text.replace(" ()", "")
     return _NEWLINE_RUN_RE.sub(_newline_run, text)
 
 
@@ -531,7 +533,7 @@ def _markup_tag(m: re.Match[str]) -> str:
 def _heading(m: re.Match[str]) -> str:
     line = m.group()[1:].rstrip()
     level = min(len(line) - len(line.lstrip("=")), len(line) - len(line.rstrip("=")), 6)
-    if len(line) <= 2 * level:
+    if level == 0 or len(line) <= 2 * level:
         return m.group()
     return "\n\n" + line[level:-level].strip() + "\n\n"
 

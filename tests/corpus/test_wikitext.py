@@ -1,0 +1,367 @@
+"""The wikitext cleaner: each rule on hand-written wikitext, named real pages, and invariants on all
+206 pages of the real sample."""
+
+from __future__ import annotations
+
+import bz2
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from corpus.config import CorpusConfig
+from corpus.siteinfo import SiteInfo
+from corpus.wikitext import DEFAULT_HATNOTES, CleanPage, Link, WikitextError, clean_wikitext
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "wiki" / "enwiki-sample.xml.bz2"
+
+
+@pytest.fixture(scope="module")
+def site() -> SiteInfo:
+    return SiteInfo.default()
+
+
+@pytest.fixture(scope="module")
+def sample(site) -> dict[str, tuple[str, CleanPage]]:
+    """title -> (wikitext, cleaned page) for all 206 pages."""
+    out = {}
+    with bz2.open(SAMPLE) as f:
+        for _, el in ET.iterparse(f):
+            if el.tag.rpartition("}")[2] == "page":
+                title = el.findtext("{*}title")
+                text = el.findtext("{*}revision/{*}text") or ""
+                out[title] = (text, clean_wikitext(text, title, site))
+                el.clear()
+    assert len(out) == 206
+    return out
+
+
+def clean(text: str, title: str = "Test", **kw) -> CleanPage:
+    return clean_wikitext(text, title, SiteInfo.default(), **kw)
+
+
+def body(page: CleanPage) -> list[tuple[str, str]]:
+    for link in page.links:
+        if link.kind == "body":
+            assert page.text[link.start : link.end] == link.anchor
+    return [(link.target, link.anchor) for link in page.links if link.kind == "body"]
+
+
+def spanless(page: CleanPage) -> list[str]:
+    for link in page.links:
+        if link.kind == "template":
+            assert (link.start, link.end, link.anchor) == (-1, -1, link.target)
+    return [link.target for link in page.links if link.kind == "template"]
+
+
+# -- links -----------------------------------------------------------------------------------------
+def test_piped_link_and_spans():
+    page = clean("An [[Political philosophy|ideology]] and [[state (polity)|the state]].")
+    assert page.text == "An ideology and the state."
+    assert page.links == [
+        Link("Political philosophy", "ideology", 3, 11, "body"),
+        Link("State (polity)", "the state", 16, 25, "body"),
+    ]
+
+
+def test_link_trail_joins_the_anchor():
+    page = clean("Many [[dog]]s, [[cat|kitten]]s, [[bus]]es; not [[Foo]]'s or [[Bar]]2 or [[Baz]]é.")
+    assert page.text == "Many dogs, kittens, buses; not Foo's or Bar2 or Bazé."
+    assert body(page) == [
+        ("Dog", "dogs"),
+        ("Cat", "kittens"),
+        ("Bus", "buses"),
+        ("Foo", "Foo"),
+        ("Bar", "Bar"),
+        ("Baz", "Baz"),
+    ]
+
+
+def test_anchor_is_the_target_as_written():
+    page = clean("[[foo_bar]] and [[Foo#History]] and [[ spaced  out ]]")
+    assert body(page) == [("Foo bar", "foo_bar"), ("Foo", "Foo#History"), ("Spaced out", "spaced out")]
+
+
+def test_colon_links_keep_their_text():
+    page = clean("a [[:Category:Dogs]] b [[:fr:Chien|chien]] c [[:File:X.jpg|the file]] d [[:Dog|dog]]")
+    assert page.text == "a Category:Dogs b chien c the file d dog"
+    assert body(page) == [("Dog", "dog")]  # a colon link to an article is still an article link
+
+
+def test_interwiki_interlanguage_namespace_and_fragment_links():
+    page = clean(
+        "a [[wikt:dog|dog]] b [[Wikipedia:NPOV]] c [[#History|above]] d [[s:Author:X|X]] e\n[[fr:Chien]]\n[[de:Hund]]"
+    )
+    assert page.text == "a dog b Wikipedia:NPOV c above d X e"  # interlanguage links vanish
+    assert page.links == []
+
+
+def test_categories_and_embeds_are_dropped():
+    page = clean(
+        "Text [[Image:A.png|thumb|200px|left|A [[Nested]] caption with [[x|two]] links]].\n"
+        "[[File:B.svg|Egyptian hieroglyph]]\n[[Media:C.ogg]]\n[[Category:Dogs| ]]\n[[category:Cats]]"
+    )
+    assert page.text == "Text ."
+    # Caption links are links of the page (mwparserfromhell finds them too), just not in the text.
+    assert sorted(spanless(page)) == ["Nested", "X"]
+
+
+def test_caption_with_single_brackets():
+    page = clean("[[File:A.png|thumb|Bicyclo[1.1.0]butane and [[tetrahedrane]] [above] here]] After.")
+    assert page.text == "After."
+    assert spanless(page) == ["Tetrahedrane"]
+
+
+def test_links_in_comments_are_not_links():
+    page = clean("Keep <!-- [[Hidden]] {{main|Gone}} --> this. <!-- unclosed [[Also hidden]]")
+    assert page.text == "Keep this."
+    assert page.links == []
+
+
+def test_link_inside_link_text_the_inner_one_wins():
+    page = clean("[[Outer|see [[Inner]] here]]")
+    assert page.text == "see Inner here"
+    assert body(page) == [("Inner", "Inner")]
+    assert spanless(page) == ["Outer"]
+
+
+def test_invalid_and_empty_anchor_links():
+    page = clean("a [[Foo<bar]] b [[Foo|]] c [[]] d")
+    assert "[[" not in page.text and "]]" not in page.text
+    assert body(page) == []
+    assert spanless(page) == ["Foo"]  # an empty anchor: a link of the page without a span
+
+
+# -- templates, hatnotes, disambiguation -----------------------------------------------------------
+def test_templates_are_removed_with_their_links_spanless():
+    page = clean(
+        "{{Infobox person\n| name = X\n| birth_place = [[London]], {{flag|UK}}\n| spouse = {{marriage|[[Y Z]]|1990}}\n}}"
+        "'''X''' ({{IPAc-en|x}}) is a [[writer]].{{citation needed|date=May 2015}}"
+    )
+    assert page.text == "X is a writer."
+    assert body(page) == [("Writer", "writer")]
+    assert sorted(spanless(page)) == ["London", "Y Z"]
+
+
+def test_hatnotes_yield_template_links():
+    page = clean(
+        "{{Main|Foo|Bar|l1=label}} {{see_also|baz#Section}} {{Further information|Qux}}\n"
+        "{{for|the city|Paris, Texas|Paris (disambiguation)}}\n"
+        "{{About|the letter|the article|English articles#Indefinite|other uses}}\n"
+        "{{Redirect|Anarchist|the comics character|Anarchist (comics)}}\n"
+        "{{main}} {{Unknown|NotALink}} {{main|[[Linked]]}}\n"
+        "Body."
+    )
+    assert page.text == "Body."
+    assert spanless(page) == [
+        "Foo",
+        "Bar",
+        "Baz",
+        "Qux",
+        "Paris, Texas",
+        "Paris (disambiguation)",
+        "English articles",
+        "Anarchist (comics)",
+        "Linked",  # the wikilink inside the template's parameter
+    ]
+
+
+def test_hatnote_list_is_configurable():
+    text = "{{main|Foo}} {{Hauptartikel|Bar}} x"
+    assert spanless(clean(text)) == ["Foo"]
+    assert spanless(clean(text, hatnote_templates=["hauptartikel"])) == ["Bar"]
+    assert tuple(CorpusConfig().hatnote_templates) == DEFAULT_HATNOTES
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "expected"),
+    [
+        ("{{disambiguation}}", "Mercury", True),
+        ("{{Disambig|geo}}", "Mercury", True),
+        ("{{dab}}", "Mercury", True),
+        ("{{hndis|Smith, John}}", "John Smith", True),
+        ("{{geodis}}", "Springfield", True),
+        ("x __DISAMBIG__", "Mercury", True),
+        ("plain", "Mercury (disambiguation)", True),
+        ("{{set index article}}", "List of ships named X", False),  # a list, not a disambiguation
+        ("{{Infobox planet}}", "Mercury (planet)", False),
+    ],
+)
+def test_disambiguation(text, title, expected):
+    assert clean(text, title).is_disambiguation is expected
+
+
+# -- tables, refs, tags ----------------------------------------------------------------------------
+def test_tables_are_removed_nested_and_unclosed():
+    page = clean(
+        'Before.\n{| class="wikitable"\n|-\n| [[InTable]] || {|\n| [[Nested]]\n|}\n|}\nAfter [[x]].\n'
+        ":{| indented\n| [[Indented]]\n|}\nLast.\n{|\n| [[Unclosed]] runs to the end"
+    )
+    # A removed table leaves a paragraph break; an unclosed one runs to the end of the page.
+    assert page.text == "Before.\n\nAfter x.\n\nLast."
+    assert body(page) == [("X", "x")]
+    assert sorted(spanless(page)) == ["InTable", "Indented", "Nested", "Unclosed"]
+
+
+def test_refs_and_extension_tags():
+    page = clean(
+        'A<ref name="a">[[Cited]] {{cite web|url=x}}</ref> b<ref name=a /> c\n'
+        "<math>x^2 + [[y]]</math> d <syntaxhighlight lang=python>[[z]]</syntaxhighlight>e "
+        "<nowiki>[[not a link]] &lt;tag&gt;</nowiki> <pre>{{kept}}</pre> <code>f(x)</code> "
+        "<references/><REF>upper [[Upper]]</REF><ref>unclosed"
+    )
+    assert page.text == "A b c\nd e [[not a link]] <tag> {{kept}} f(x) unclosed"
+    assert spanless(page) == ["Cited", "Upper"]
+
+
+def test_gallery_links_count_spanless():
+    page = clean(
+        "<gallery>\nFile:A.jpg|The [[Cathedral]]\nImage:B.jpg|[[River|the river]]\n</gallery>\nText."
+    )
+    assert page.text == "Text."
+    assert spanless(page) == ["Cathedral", "River"]
+
+
+def test_html_markup_entities_quotes_and_external_links():
+    page = clean(
+        "'''Bold''' and ''italic'' and '''''both''''' and ''''four''''. H<sub>2</sub>O<br/>x "
+        '<span style="x">kept</span> <div>in div</div> a < b > c\n'
+        "A&nbsp;B &amp; C &ndash; D &#91;1&#93; [http://example.com a label] [http://bare.org] "
+        "[//proto.org rel] http://plain.org __TOC__ __NOTOC__"
+    )
+    assert page.text == (
+        "Bold and italic and both and 'four'. H2O\nx kept in div a < b > c\n"
+        "A B & C – D [1] a label rel http://plain.org"
+    )
+
+
+def test_headings_lists_and_paragraphs():
+    page = clean(
+        "Intro line one\nline two.\n\n\n\n== History ==\nText [[here]].\n=== Sub [[Heading]] ===\n"
+        "* item [[One]]\n** nested\n# numbered\n: indented\n; term : definition\n----\n====== Six ======\n"
+        "= not closed\n"
+    )
+    assert page.text == (
+        "Intro line one\nline two.\n\nHistory\n\nText here.\n\nSub Heading\n\n"
+        "item One\nnested\nnumbered\nindented\nterm : definition\n\nSix\n\n= not closed"
+    )
+    assert body(page) == [("Here", "here"), ("Heading", "Heading"), ("One", "One")]
+
+
+def test_unbalanced_brackets_never_reach_the_text():
+    page = clean("a {{ unclosed [[Link]] b }} c ]] d [[ e {{x}} }} f")
+    for debris in ("{{", "}}", "[[", "]]"):
+        assert debris not in page.text
+    for link in page.links:
+        if link.kind == "body":
+            assert page.text[link.start : link.end] == link.anchor
+
+
+# -- bounded work --------------------------------------------------------------------------------
+def test_pathological_link_nesting_is_a_wikitext_error():
+    with pytest.raises(WikitextError, match="nested"):
+        clean("[[a|" * 100 + "x" + "]]" * 100)
+
+
+def test_pathological_inputs_finish():
+    # Each would be quadratic (or worse) in a naive scanner; these must run in linear time.
+    n = 100_000
+    for text in (
+        "{{" * n,
+        "}}" * n,
+        "{{a|" * n + "}}" * n,  # deep template nesting: one stack pass
+        "[[" * n,
+        "<ref>" * n,
+        "<!--" * n,
+        "{|\n" * n,
+        "=" * n,
+        "'" * n,
+        "[http://x " * n,
+        "&" * n,
+    ):
+        page = clean(text)
+        assert "{{" not in page.text and "[[" not in page.text
+
+
+def test_huge_page_is_a_wikitext_error(monkeypatch):
+    import corpus.wikitext as wikitext
+
+    monkeypatch.setattr(wikitext, "MAX_PAGE_CHARS", 1000)
+    with pytest.raises(WikitextError, match="limit"):
+        clean("x" * 1001)
+
+
+# -- real pages ------------------------------------------------------------------------------------
+def _find(page: CleanPage, target: str, kind: str = "body") -> Link:
+    return next(link for link in page.links if link.target == target and link.kind == kind)
+
+
+def test_real_page_anarchism(sample):
+    _, page = sample["Anarchism"]
+    assert page.text.startswith("Anarchism is a political philosophy that advocates self-governed societies")
+    assert _find(page, "Political philosophy") == Link(
+        "Political philosophy", "political philosophy", 15, 35, "body"
+    )
+    assert _find(page, "Self-governance") == Link("Self-governance", "self-governed", 51, 64, "body")
+    assert _find(page, "Stateless society").anchor == "stateless societies"
+    # [[File:...|thumb|...[[anarcho-syndicalist]]...]]: the caption link, without a span.
+    assert any(
+        link.target == "Anarcho-syndicalism" and link.kind == "template" for link in page.links
+    ) or any(link.target.startswith("Anarcho-syndicalis") for link in page.links)
+    assert "thumb" not in page.text and "Category:" not in page.text
+    assert not page.is_disambiguation
+
+
+def test_real_page_autism(sample):
+    _, page = sample["Autism"]
+    assert page.text.startswith(
+        "Autism is a neurodevelopmental disorder characterized by impaired social interaction"
+    )
+    assert _find(page, "Neurodevelopmental disorder") == Link(
+        "Neurodevelopmental disorder", "neurodevelopmental disorder", 12, 39, "body"
+    )
+    assert _find(page, "Interpersonal relationship") == Link(
+        "Interpersonal relationship", "social interaction", 66, 84, "body"
+    )
+    # The links of the hidden editor notes (<!-- [[WP:MEDMOS]] -->) and the infobox field are not text.
+    assert "MEDMOS" not in page.text and "Psychiatry" not in page.text[:200]
+    assert _find(page, "Psychiatry", "template")  # the infobox's [[Psychiatry]]
+
+
+def test_real_page_albedo(sample):
+    _, page = sample["Albedo"]
+    assert page.text.startswith("Albedo or reflection coefficient, derived from Latin albedo")
+    assert _find(page, "Latin") == Link("Latin", "Latin", 47, 52, "body")
+    assert _find(page, "Diffuse reflection").anchor == "diffuse reflectivity"
+    assert _find(page, "Lambertian reflectance").anchor == "Lambertian surfaces"
+
+
+def test_real_page_a(sample):
+    _, page = sample["A"]
+    assert page.text.startswith("A (named , plural As, A's, as, a's or aes) is the first letter")
+    assert _find(page, "English alphabet") == Link("English alphabet", "named", 3, 8, "body")
+    assert _find(page, "Letter (alphabet)").anchor == "letter"
+    # {{about|the letter of the alphabet|the English indefinite article|English articles#...|other uses}}
+    assert _find(page, "English articles", "template").anchor == "English articles"
+    # The history table ({| ... |}) is gone, its links kept without span.
+    assert "wikitable" not in page.text and "Egyptian hieroglyphic" not in page.text
+    assert "\nHistory\n" in page.text
+
+
+def test_all_sample_pages_are_clean(sample):
+    links = 0
+    for title, (_, page) in sample.items():
+        for debris in ("{{", "}}", "[[", "]]", "<ref", "thumb|", "px|", "\x01", "\x02", "\x03"):
+            assert debris not in page.text, f"{title}: {debris!r} left in the text"
+        for link in page.links:
+            assert link.kind in ("body", "template")
+            assert link.target and "#" not in link.target and "_" not in link.target
+            if link.kind == "body":
+                assert page.text[link.start : link.end] == link.anchor, f"{title}: bad span {link}"
+                assert link.anchor == link.anchor.strip() and link.anchor
+            else:
+                assert (link.start, link.end, link.anchor) == (-1, -1, link.target)
+        links += len(page.links)
+    assert links > 30_000
+    starts = [link.start for link in sample["Anarchism"][1].links if link.kind == "body"]
+    assert starts == sorted(starts)  # body links come in text order
