@@ -12,6 +12,12 @@ from pathlib import Path
 from typing import Any
 
 
+def _default_mode(base: int) -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return base & ~umask
+
+
 def _fsync_dir(path: Path) -> None:
     # The rename is only durable once the directory entry is on disk.
     with contextlib.suppress(OSError):
@@ -34,6 +40,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp_path, _default_mode(0o666))  # mkstemp makes the file owner-only
         os.replace(tmp_path, path)
         _fsync_dir(path.parent)
     finally:
@@ -65,10 +72,7 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
-        # mkdtemp makes the folder owner-only; the output should have the usual permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
+        os.chmod(tmp, _default_mode(0o777))  # mkdtemp makes the folder owner-only
         old = None
         if path.exists():
             if not overwrite:
