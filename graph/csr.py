@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CHUNK = 1 << 24  # elements per pass of the chunked steps (128 MiB of int64)
+CHUNK = 1 << 22  # elements per pass of the chunked steps: 32 MiB of int64 temporaries
 _LOW32 = np.int64(0xFFFFFFFF)
 
 
