@@ -85,9 +85,8 @@ _ENWIKI_NAMESPACES: dict[int, str] = {
 }
 _ENWIKI_CASE_SENSITIVE = {2302, 2303}
 
-# MediaWiki splits "Prefix:rest" with the prefix trimmed of spaces/underscores on both sides.
-_PREFIX_RE = re.compile(r"^[ _]*([^:]+?)[ _]*:[ _]*(.*)$", re.DOTALL)
 _SPACES_RE = re.compile(r"[ _]+")
+_MAX_PREFIX_CHARS = 100  # longer than any namespace name or alias
 
 
 def _namespace_key(name: str) -> str:
@@ -194,15 +193,14 @@ class SiteInfo:
 
     def split_namespace(self, title: str) -> tuple[int, str]:
         """`"Category:Foo"` -> `(14, "Foo")`; a title without a known prefix is `(0, title)`."""
-        if ":" not in title:
+        prefix, colon, rest = title.partition(":")
+        if not colon or len(prefix) > _MAX_PREFIX_CHARS:
             return 0, title
-        m = _PREFIX_RE.match(title)
-        if m is None:
-            return 0, title
-        ns_id = self._lookup.get(_namespace_key(m.group(1)))
+        ns_id = self._lookup.get(_namespace_key(prefix))
         if ns_id is None:
             return 0, title
-        return ns_id, m.group(2)
+        # MediaWiki trims spaces/underscores around the colon.
+        return ns_id, rest.lstrip(" _")
 
 
 def _local(tag: str) -> str:

@@ -61,6 +61,7 @@ _MAX_TITLE_BYTES = 255
 
 _ARTICLE = "article"
 _TITLE_CACHE_SIZE = 200_000
+_MAX_CACHED_CHARS = 600  # titles are at most 255 bytes; escapes and spacing can triple that
 
 
 def _decode(raw: str) -> str:
@@ -131,6 +132,8 @@ def classify_link_target(raw: str, site: SiteInfo) -> tuple[str, str | None]:
     hit = cache.get(raw)
     if hit is None:
         hit = _classify(raw, site)
+        if len(raw) > _MAX_CACHED_CHARS:  # invalid anyway; keeps a hostile page from filling memory
+            return hit
         if len(cache) >= _TITLE_CACHE_SIZE:
             # Link targets repeat heavily within a wiki; a bounded cache keeps memory flat per task.
             cache.clear()

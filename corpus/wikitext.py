@@ -64,6 +64,7 @@ MAX_PAGE_CHARS = 20_000_000  # MediaWiki caps pages at 2 MB; 10x that is a broke
 # Templates nest ~5 deep and links 2 deep ([[File:..|[[..]]]]) in real pages; deeper is pathological
 # and would cost one more pass over the page per level.
 MAX_NESTING = 40
+MAX_HATNOTE_CHARS = 5000  # a real hatnote is a line of titles; a longer one is not read for links
 
 _BODY, _TEMPLATE = "body", "template"
 _MARK_OPEN, _MARK_MID, _MARK_CLOSE = "\x01", "\x02", "\x03"
@@ -242,9 +243,12 @@ def _splice(text: str, cuts: list[tuple[int, int, str]]) -> str:
 
 
 def _at_line_start(text: str, pos: int) -> bool:
-    """Only spaces, tabs and `:` indents between the previous newline and pos."""
-    line_start = text.rfind("\n", 0, pos) + 1
-    return not text[line_start:pos].strip(" \t:")
+    """Only spaces, tabs and `:` indents between the previous newline and pos. Walks back over
+    those characters only, so tokens on one long line cost O(1) each, not O(line)."""
+    i = pos - 1
+    while i >= 0 and text[i] in " \t:":
+        i -= 1
+    return i < 0 or text[i] == "\n"
 
 
 def _strip_comments(text: str) -> str:
@@ -353,7 +357,11 @@ class _PageCleaner:
             name = _template_key(raw_name)
             if name in DISAMBIGUATION_TEMPLATES:
                 self.is_disambiguation = True
-            elif name in hatnotes and text.startswith("|", s + 2 + len(raw_name)):
+            elif (
+                name in hatnotes
+                and e - s < MAX_HATNOTE_CHARS  # bounds the work of nested hatnotes on hostile input
+                and text.startswith("|", s + 2 + len(raw_name))
+            ):
                 self._hatnote(name, text[s + 3 + len(raw_name) : e - 2])
         cuts = [(s, e, "") for s, e in stray]
         for s, e in outer:

@@ -274,6 +274,10 @@ def test_pathological_inputs_finish():
         "<ref>" * n,
         "<!--" * n,
         "{|\n" * n,
+        "{|" * n,  # table tokens on one long line
+        "{{main|" * n + "}}" * n,  # nested hatnotes
+        "[[" + "a_" * n + ":b]]",  # a long would-be namespace prefix
+        "".join(f"[[{i:07d}{'x' * 1000}]]" for i in range(1000)),  # long distinct targets
         "=" * n,
         "'" * n,
         "[http://x " * n,
