@@ -1,0 +1,91 @@
+"""Optimizer parameter groups, the LAMB update against a hand computation, and the lr schedule."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from transformers import BertConfig
+
+from pretrain.config import TrainConfig
+from pretrain.model import LinkBertForPreTraining
+from pretrain.optim import Lamb, WarmupLinearDecay, build_optimizer, build_scheduler, param_groups
+
+
+def tiny_model() -> LinkBertForPreTraining:
+    config = BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+    )
+    config.num_drp_labels = 3
+    return LinkBertForPreTraining(config)
+
+
+def test_no_weight_decay_on_biases_and_layer_norms():
+    model = tiny_model()
+    decay, no_decay = param_groups(model, 0.01)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
+    assert all(not names[id(p)].endswith("bias") and "LayerNorm" not in names[id(p)] for p in decay["params"])
+    assert all(names[id(p)].endswith("bias") or "LayerNorm" in names[id(p)] for p in no_decay["params"])
+    assert "bert.embeddings.word_embeddings.weight" in {names[id(p)] for p in decay["params"]}
+    total = len(decay["params"]) + len(no_decay["params"])
+    assert total == len(list(model.parameters()))  # the tied decoder weight counted once
+
+
+def test_adamw_settings_follow_the_config():
+    opt = build_optimizer(tiny_model(), TrainConfig(lr=1e-3, betas=(0.9, 0.98), eps=1e-6))
+    assert isinstance(opt, torch.optim.AdamW)
+    assert opt.defaults["betas"] == (0.9, 0.98) and opt.defaults["eps"] == 1e-6
+    assert isinstance(build_optimizer(tiny_model(), TrainConfig(optimizer="lamb")), Lamb)
+
+
+def test_lamb_matches_a_hand_computed_update():
+    rng = np.random.default_rng(0)
+    w0 = rng.normal(size=(4, 3))
+    grads = [rng.normal(size=(4, 3)) for _ in range(3)]
+    lr, b1, b2, eps, wd = 0.1, 0.9, 0.999, 1e-6, 0.01
+    param = torch.nn.Parameter(torch.tensor(w0))
+    opt = Lamb([param], lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd)
+    w, m, v = w0.copy(), np.zeros_like(w0), np.zeros_like(w0)
+    for t, g in enumerate(grads, start=1):
+        param.grad = torch.tensor(g)
+        opt.step()
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        update = (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps) + wd * w
+        w = w - lr * np.linalg.norm(w) / np.linalg.norm(update) * update
+        np.testing.assert_allclose(param.detach().numpy(), w, rtol=1e-10)
+
+
+def test_lamb_zero_weights_fall_back_to_a_plain_step():
+    param = torch.nn.Parameter(torch.zeros(3))
+    opt = Lamb([param], lr=0.5)
+    param.grad = torch.tensor([1.0, -2.0, 0.5])
+    opt.step()
+    assert torch.all(torch.isfinite(param)) and torch.allclose(param.abs(), torch.full((3,), 0.5), atol=1e-3)
+
+
+def test_warmup_then_linear_decay_to_min_ratio():
+    f = WarmupLinearDecay(warmup=4, total=14, min_ratio=0.1)
+    assert [f(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert f(4) == 1.0 and f(9) == pytest.approx(0.55) and f(14) == pytest.approx(0.1)
+    assert f(100) == pytest.approx(0.1)  # past max_steps (a longer resumed run) it stays at the floor
+    assert WarmupLinearDecay(0, 10, 0.0)(0) == 1.0
+
+
+def test_scheduler_state_round_trips():
+    cfg = TrainConfig(lr=1.0, warmup_steps=3, max_steps=10, min_lr_ratio=0.0)
+    opt = build_optimizer(tiny_model(), cfg)
+    sched = build_scheduler(opt, cfg)
+    for _ in range(5):
+        opt.step()
+        sched.step()
+    state = sched.state_dict()
+    opt2 = build_optimizer(tiny_model(), cfg)
+    sched2 = build_scheduler(opt2, cfg)
+    sched2.load_state_dict(state)
+    assert sched2.last_epoch == 5
+    assert sched2.get_last_lr() == sched.get_last_lr()
+    assert math.isclose(sched.get_last_lr()[0], 1.0 - 2 / 7)

@@ -1,0 +1,83 @@
+"""Every preset and accelerate config loads against the code, so none can rot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.config import load_config
+from pipeline.errors import ConfigError
+from pipeline.paths import resolve_path
+from pretrain.distributed import plan_batches
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+PRESETS = sorted((CONFIGS / "pretrain").glob("*.yaml"))
+
+
+def test_all_presets_are_present():
+    assert {p.stem for p in PRESETS} >= {"demo", "tiny", "base", "large"}
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
+def test_preset_loads_and_its_batch_splits(preset: Path):
+    cfg = load_config(preset)
+    worlds = (1, 2) if preset.stem == "demo" else (1, 2, 4, 8)
+    for world in worlds:
+        plan = plan_batches(cfg.train, world)
+        assert plan.accumulation * plan.micro_batch_size * world == cfg.train.global_batch_size
+    assert cfg.train.warmup_steps < cfg.train.max_steps
+    assert cfg.data.max_seq_len <= cfg.model.max_position_embeddings
+
+
+def test_preset_values_follow_the_recipes():
+    demo, tiny, base, large = (
+        load_config(CONFIGS / "pretrain" / f"{n}.yaml") for n in ("demo", "tiny", "base", "large")
+    )
+    assert resolve_path(demo.model.init_from).joinpath("config.json").is_file()  # a real BERT, shipped
+    assert demo.data.max_seq_len == 256 and demo.drp.classes == 3 and 60 <= demo.train.max_steps <= 100
+    assert (tiny.model.init_from, tiny.model.num_hidden_layers, tiny.model.hidden_size) == (None, 2, 128)
+    assert (tiny.train.lr, tiny.train.warmup_steps, tiny.train.max_steps) == (5e-3, 5000, 10000)
+    for cfg in (tiny, base, large):
+        assert (cfg.train.global_batch_size, cfg.data.max_seq_len, cfg.train.mixed_precision) == (
+            2048,
+            512,
+            "bf16",
+        )
+    assert base.train.lr == 3e-4 and base.train.max_steps == 40000 and base.model.init_from
+    assert large.model.num_hidden_layers == 24 and large.model.hidden_size == 1024
+    for name in ("base", "large"):
+        assert "REQUIRED" in (CONFIGS / "pretrain" / f"{name}.yaml").read_text()
+
+
+def test_unknown_keys_and_wrong_types_are_clear_errors(tmp_path: Path):
+    text = (CONFIGS / "pretrain" / "demo.yaml").read_text()
+    bad = tmp_path / "typo.yaml"
+    bad.write_text(text.replace("  max_steps: 80", "  max_step: 80"))
+    with pytest.raises(ConfigError, match=r"unknown config key train.max_step .*typo.yaml"):
+        load_config(bad)
+    bad.write_text(text.replace("  max_steps: 80", "  max_steps: eighty"))
+    with pytest.raises(ConfigError, match="train.max_steps: expected an integer, got 'eighty'"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="train.mixed_precision"):
+        load_config(CONFIGS / "pretrain" / "demo.yaml", ["train.mixed_precision=fp8"])
+
+
+@pytest.mark.parametrize(
+    "name", ["cpu", "gpu", "multi_gpu", "deepspeed_zero2", "deepspeed_zero3", "multinode"]
+)
+def test_accelerate_configs(name: str):
+    cfg = yaml.safe_load((CONFIGS / "accelerate" / f"{name}.yaml").read_text())
+    assert cfg["compute_environment"] == "LOCAL_MACHINE"
+    if name == "cpu":
+        # MULTI_CPU (or use_cpu) without an MPI hostfile makes accelerate launch start ONE process.
+        assert (cfg["distributed_type"], cfg["num_processes"], cfg["use_cpu"]) == ("MULTI_GPU", 2, False)
+    if name.startswith("deepspeed"):
+        assert cfg["distributed_type"] == "DEEPSPEED" and cfg["use_cpu"] is False
+        assert cfg["deepspeed_config"]["zero_stage"] == int(name[-1])
+        assert "gradient_accumulation_steps" not in cfg["deepspeed_config"]  # set from the run config
+    if name == "deepspeed_zero3":
+        assert cfg["deepspeed_config"]["zero3_save_16bit_model"] is True
+    if name == "multinode":
+        assert cfg["num_machines"] > 1
