@@ -121,6 +121,8 @@ _EXTERNAL_LINK_RE = re.compile(
 _QUOTES_RE = re.compile(r"''(?:'(?:'')?)?")  # 5, 3 or 2 apostrophes: 4 leave one `'`, as in MediaWiki
 _HEADING_RE = re.compile(r"\n=[^\n]*")
 _LINE_PREFIX_RE = re.compile(r"\n(?:[*#:;]+|-{4,})[ \t]*")
+_PAREN_OPEN_DEBRIS_RE = re.compile(r"\((?: ?[,;])+ ?")
+_PAREN_CLOSE_DEBRIS_RE = re.compile(r"[,;] ?\)")
 _NEWLINE_RUN_RE = re.compile(r"\n[\n ]+")
 _NOWIKI_RE = re.compile("\x04(\\d+)\x05")
 _NAME_SPACES_RE = re.compile(r"[\s_]+")
@@ -496,7 +498,14 @@ def _tidy(text: str, nowiki: list[str]) -> str:
         text = text.replace("  ", " ")
     if " \n" in text:
         text = text.replace(" \n", "\n")
-    if " ()" in text:  # what `X ({{IPA|..}})` leaves once the template is gone
+    # Punctuation orphaned by removed templates: `Achilles ({{IPA|..}}; {{lang|grc|..}}, Akhilleus, )`
+    # leaves `Achilles (; , Akhilleus, )`, `the Greek {{lang|..}}, i.e.` leaves `the Greek , i.e.`.
+    if "(" in text:
+        text = _PAREN_OPEN_DEBRIS_RE.sub("(", text)
+    text = _PAREN_CLOSE_DEBRIS_RE.sub(")", text)
+    if " ," in text:
+        text = text.replace(" ,", ",")
+    if " ()" in text:
         text = text.replace(" ()", "")
     return _NEWLINE_RUN_RE.sub(_newline_run, text)
 

@@ -342,7 +342,7 @@ def test_real_page_albedo(sample):
 
 def test_real_page_a(sample):
     _, page = sample["A"]
-    assert page.text.startswith("A (named , plural As, A's, as, a's or aes) is the first letter")
+    assert page.text.startswith("A (named, plural As, A's, as, a's or aes) is the first letter")
     assert _find(page, "English alphabet") == Link("English alphabet", "named", 3, 8, "body")
     assert _find(page, "Letter (alphabet)").anchor == "letter"
     # {{about|the letter of the alphabet|the English indefinite article|English articles#...|other uses}}
