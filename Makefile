@@ -38,6 +38,18 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Corpus: extract + graph + segments into data/corpus/$(NAME)-<hash>, linked as data/corpus/$(NAME).
+# DUMP: one or more dump files (.xml, .xml.bz2, multistream), or .jsonl with corpus.format=jsonl in the
+# config; CORPUS_CONFIG: the preset; CORPUS_ARGS: overrides ("segments.tasks=8"). The same config and
+# inputs reuse the folder (each stage skips when complete).
+DUMP ?= tests/data/wiki/enwiki-sample.xml.bz2
+CORPUS_CONFIG ?= configs/corpus/sample.yaml
+NAME ?= sample
+CORPUS_ARGS ?=
+
+corpus: install
+	$(BIN)/linkbert corpus build --config $(CORPUS_CONFIG) --input $(DUMP) --root data/corpus --name $(NAME) $(CORPUS_ARGS)
+
 # Pretraining. PRESET: configs/pretrain/<PRESET>.yaml; RUN: run name (runs/<RUN>/); ARGS: overrides
 # ("train.lr=1e-4 train.max_steps=200"); LAUNCH: accelerate config (2 CPU processes without a GPU,
 # one GPU process with one). `make resume RUN=name` continues from the newest complete checkpoint.
