@@ -412,7 +412,7 @@ class _PageCleaner:
         """Replacement of one innermost wikilink (with its trail): a marked anchor, its visible
         text, or nothing (embeds, categories, interlanguage links)."""
         target, label, trail = m.groups()
-        kind, title = classify_link_target(target, self.site)
+        kind, title = self.site.title_cache.get(target) or classify_link_target(target, self.site)
         if title is None:
             colon = target.lstrip()[:1] == ":"
             if not colon and kind == "namespace":
@@ -459,7 +459,7 @@ class _PageCleaner:
                 anchor = anchor_raw.strip()
                 if anchor:
                     k = int(index)
-                    start = length + anchor_raw.find(anchor[0])
+                    start = length if len(anchor) == len(anchor_raw) else length + anchor_raw.find(anchor[0])
                     links.append(Link(targets[k], anchor, start, start + len(anchor), _BODY))
                     used[k] = True
                 out.append(anchor_raw)
