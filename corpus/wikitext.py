@@ -130,7 +130,7 @@ _QUOTES_RE = re.compile(r"''(?:'(?:'')?)?")  # 5, 3 or 2 apostrophes: 4 leave on
 _HEADING_RE = re.compile(r"\n=[^\n]*")
 _LINE_PREFIX_RE = re.compile(r"\n(?:[*#:;]+|-{4,})[ \t]*")
 _PAREN_OPEN_DEBRIS_RE = re.compile(r"\((?: ?[,;])+ ?")
-_PAREN_CLOSE_DEBRIS_RE = re.compile(r"[,;] ?\)")
+_PAREN_CLOSE_DEBRIS_RE = re.compile(r"[,;:] ?\)")
 _NEWLINE_RUN_RE = re.compile(r"\n[\n ]+")
 _NOWIKI_RE = re.compile("\x04(\\d+)\x05")
 _NAME_SPACES_RE = re.compile(r"[\s_]+")

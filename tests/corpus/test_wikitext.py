@@ -369,3 +369,15 @@ def test_all_sample_pages_are_clean(sample):
     assert links > 30_000
     starts = [link.start for link in sample["Anarchism"][1].links if link.kind == "body"]
     assert starts == sorted(starts)  # body links come in text order
+
+
+def test_punctuation_orphaned_by_templates_is_tidied():
+    page = clean(
+        "Achilles ({{IPAc-en|ə|ˈ|k}}; {{lang-grc|Ἀχιλλεύς}}, ''Akhilleus'', {{IPA-el|a.kʰilːeús|}}) was. "
+        "Zeeland (Dutch: {{lang|nl|Zeeland}}) is. The Greek {{lang|grc|ἀναρχία}}, i.e. anarchy. "
+        "Albedo ({{IPAc-en|æ}}) or. Kept (a, b) and f(x)."
+    )
+    assert (
+        page.text
+        == "Achilles (Akhilleus) was. Zeeland (Dutch) is. The Greek, i.e. anarchy. Albedo or. Kept (a, b) and f(x)."
+    )
