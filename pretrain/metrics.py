@@ -28,6 +28,13 @@ _LOSS, _MLM_LOSS, _DRP_LOSS, _MICRO, _MLM_CORRECT, _MLM_TOTAL, _TOKENS, _PADDED 
 _CLASS_SLOTS = 8
 
 
+def _hits(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Whether the label's logit is the largest. The label logit against `amax` costs ~1/10 of `argmax`
+    on CPU (a vocab-wide argmax was 5% of a small model's step); exact float ties count as hits."""
+    logits = logits.detach()
+    return logits.gather(-1, labels[:, None]).squeeze(-1) >= logits.amax(-1)
+
+
 def wandb_logged_in() -> bool:
     """An API key is configured (env or ~/.netrc from `wandb login`): only then does `auto` go online."""
     if os.environ.get("WANDB_API_KEY"):
@@ -98,9 +105,9 @@ class MetricsLogger:
     def add(self, out: Any, batch: dict[str, torch.Tensor]) -> None:
         """Add one micro batch's output to the current step's sums."""
         n = len(self.class_names)
-        mlm_correct = (out.mlm_logits.argmax(-1) == out.mlm_labels).sum()
+        mlm_correct = _hits(out.mlm_logits, out.mlm_labels).sum()
         labels = batch["drp_labels"]
-        hits = out.drp_logits.argmax(-1) == labels
+        hits = _hits(out.drp_logits, labels)
         sums = self._step_sums
         sums[_LOSS] += out.loss.detach().double()
         sums[_MLM_LOSS] += out.mlm_loss.detach().double()
