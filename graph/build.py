@@ -47,8 +47,11 @@ DOC_COLUMNS = ("id", "title", "links", "is_disambiguation")
 REDIRECT_COLUMNS = ("source", "target")
 FORMAT = "linkbert-graph/1"
 BATCH_ROWS = 8192  # documents per parquet read in the link pass
-MIN_FLUSH_LINKS = 1_000_000  # links per hash join at least
-FLUSH_LINKS_PER_NAME = 2.0  # each join rebuilds the hash set of all names: amortize it over more links
+# Links per hash join: each join rebuilds the hash set of all names, so a join covers ~2 links per
+# name; the pending target strings (~30 bytes per link) cap it for very large title sets.
+MIN_FLUSH_LINKS = 1_000_000
+FLUSH_LINKS_PER_NAME = 2.0
+MAX_FLUSH_LINKS = 16_000_000
 
 
 @dataclass
@@ -158,7 +161,8 @@ class EdgeCollector:
         self.resolver = LinkResolver(table)
         self.is_disambiguation = is_disambiguation
         self.edges = EdgeBuffer(capacity)
-        self.flush_links = max(MIN_FLUSH_LINKS, int(FLUSH_LINKS_PER_NAME * len(table.names)))
+        per_name = int(FLUSH_LINKS_PER_NAME * len(table.names))
+        self.flush_links = min(max(MIN_FLUSH_LINKS, per_name), MAX_FLUSH_LINKS)
         self.pending: list[tuple[pa.Array, np.ndarray]] = []
         self.pending_links = 0
         self.counts = dict.fromkeys(
@@ -209,7 +213,7 @@ class EdgeCollector:
     def flush(self) -> None:
         if not self.pending:
             return
-        targets = pa.chunked_array([p[0] for p in self.pending], pa.string())
+        targets = pa.chunked_array([p[0] for p in self.pending])
         src = np.concatenate([p[1] for p in self.pending])
         self.pending, self.pending_links = [], 0
         dst = self.resolver.resolve(targets).node
@@ -365,7 +369,10 @@ def run_graph(cfg: GraphConfig, corpus_dir: str) -> dict:
                 f"delete {out} and rerun"
             )
         log.info("graph %s already built with config %s: skipping", out, want)
-        return json.loads((out / "stats.json").read_text(encoding="utf-8"))
+        try:
+            return json.loads((out / "stats.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise PipelineError(f"{out}/stats.json is unreadable ({e}); delete {out} and rerun") from e
     if out.exists():
         log.warning("%s has no %s (an interrupted build): rebuilding it", out, MANIFEST)
     built = build_graph(cfg, shards)

@@ -16,7 +16,9 @@ from graph.store import DocumentGraph
 from pipeline.errors import PipelineError
 
 PERCENTILES = (50, 90, 99)
-NETWORKX_MAX_NODES = 200_000  # ~1 KB of Python objects per edge beyond this is not worth it
+# networkx holds ~0.5 KB of Python objects per edge: past these sizes use the CSR figures only.
+NETWORKX_MAX_NODES = 200_000
+NETWORKX_MAX_EDGES = 2_000_000
 
 
 def degree_summary(degree: np.ndarray) -> dict[str, float]:
@@ -94,7 +96,7 @@ def networkx_stats(graph: DocumentGraph) -> dict[str, Any]:
     """Analysis that needs networkx; only for graphs up to NETWORKX_MAX_NODES."""
     import networkx as nx
 
-    g = graph.to_networkx(max_nodes=NETWORKX_MAX_NODES)
+    g = graph.to_networkx(max_nodes=NETWORKX_MAX_NODES, max_edges=NETWORKX_MAX_EDGES)
     strong = max((len(c) for c in nx.strongly_connected_components(g)), default=0)
     stats: dict[str, Any] = {
         "weak_components": nx.number_weakly_connected_components(g) if len(g) else 0,
@@ -128,10 +130,10 @@ def print_graph_stats(corpus_dir: str | Path) -> None:
             f"{stats_path} is unreadable ({e}); delete {graph.path} and rerun the graph"
         ) from e
     rows = _rows(stats)
-    if graph.num_nodes <= NETWORKX_MAX_NODES:
+    if graph.num_nodes <= NETWORKX_MAX_NODES and graph.num_edges <= NETWORKX_MAX_EDGES:
         rows.extend(_rows(networkx_stats(graph), "networkx."))
     else:
-        rows.append(("networkx", f"skipped: {graph.num_nodes:,} nodes > {NETWORKX_MAX_NODES:,}"))
+        rows.append(("networkx", f"skipped: {graph.num_nodes:,} nodes, {graph.num_edges:,} edges"))
     width = max(len(k) for k, _ in rows)
     print(f"graph of {corpus_dir}")
     for key, value in rows:

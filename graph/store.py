@@ -62,7 +62,8 @@ class DocumentGraph:
         except (OSError, ValueError) as e:
             raise PipelineError(f"{path}: cannot read the graph arrays ({e}); delete it and rerun") from e
         g = cls(path, arrays["indptr"], arrays["indices"], arrays["in_degree"], manifest)
-        if g.indptr.shape != (manifest["nodes"] + 1,) or g.indices.shape != (manifest["edges"],):
+        nodes, edges = manifest.get("nodes", -1), manifest.get("edges", -1)
+        if g.indptr.shape != (nodes + 1,) or g.indices.shape != (edges,) or g.in_degree.shape != (nodes,):
             raise PipelineError(f"{path}: arrays do not match {MANIFEST}; delete {path} and rerun the graph")
         return g
 
@@ -102,14 +103,15 @@ class DocumentGraph:
             raise KeyError(title)
         return node
 
-    def to_networkx(self, max_nodes: int = 200_000) -> nx.DiGraph:
+    def to_networkx(self, max_nodes: int = 200_000, max_edges: int = 5_000_000) -> nx.DiGraph:
         """A networkx DiGraph (nodes 0..N-1 with `title` and `id`) for analysis of small graphs."""
         import networkx as nx
 
-        if self.num_nodes > max_nodes:
+        if self.num_nodes > max_nodes or self.num_edges > max_edges:
             raise PipelineError(
-                f"{self.path}: {self.num_nodes} nodes is more than max_nodes={max_nodes} for networkx "
-                f"(~1 KB per edge); analyse the CSR arrays instead, or raise max_nodes"
+                f"{self.path}: {self.num_nodes} nodes / {self.num_edges} edges is more than max_nodes="
+                f"{max_nodes} / max_edges={max_edges} for networkx (~0.5 KB per edge); analyse the CSR "
+                f"arrays instead, or raise the limits"
             )
         nodes = self.nodes_table(["id", "title"])
         g = nx.DiGraph()

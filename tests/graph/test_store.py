@@ -43,8 +43,10 @@ def test_to_networkx_equals_csr(built: Path):
 
 
 def test_to_networkx_refuses_large_graphs(built: Path):
-    with pytest.raises(PipelineError, match="5 nodes is more than max_nodes=4"):
+    with pytest.raises(PipelineError, match="5 nodes / 7 edges is more than max_nodes=4"):
         DocumentGraph.load(built).to_networkx(max_nodes=4)
+    with pytest.raises(PipelineError, match="max_edges=6"):
+        DocumentGraph.load(built).to_networkx(max_edges=6)
 
 
 def test_arrays_that_disagree_with_the_manifest_are_refused(built: Path):
