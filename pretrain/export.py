@@ -125,14 +125,6 @@ def _deepspeed_tag(path: Path) -> str | None:
 
 def load_checkpoint_weights(path: Path) -> dict[str, torch.Tensor]:
     """Full-precision weights of the model in a checkpoint folder, keyed like `LinkBertForPreTraining`."""
-    single = path / "model.safetensors"
-    if single.is_file():
-        from safetensors.torch import load_file
-
-        return load_file(str(single))
-    legacy = path / "pytorch_model.bin"
-    if legacy.is_file():
-        return torch.load(legacy, map_location="cpu", weights_only=True)
     tag = _deepspeed_tag(path)
     if tag is not None:
         # Consolidates the fp32 master weights from the optimizer partitions of every rank (ZeRO-2 and 3):
@@ -146,6 +138,11 @@ def load_checkpoint_weights(path: Path) -> dict[str, torch.Tensor]:
                 f"{path / tag}: DeepSpeed checkpoint could not be consolidated ({type(e).__name__}: {e}); "
                 "are the partitions of every rank there? export another checkpoint"
             ) from e
+    from pretrain.model import read_weights_file
+
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (path / name).is_file():
+            return read_weights_file(path / name)
     raise PipelineError(
         f"{path} has neither model.safetensors nor a DeepSpeed folder (pytorch_model/*model_states.pt): "
         "not a complete `linkbert pretrain` checkpoint"

@@ -242,22 +242,34 @@ def _warm_start(
     return model, report
 
 
+def read_weights_file(path: Path) -> dict[str, torch.Tensor]:
+    """One `.safetensors` or pickled torch weights file; a damaged one is a PipelineError naming it."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # safetensors, pickle and zip errors share no base class
+        raise PipelineError(
+            f"{path} is unreadable ({type(e).__name__}: {e}); the file is damaged or truncated, replace it"
+        ) from e
+
+
 def read_checkpoint_tensors(folder: Path) -> dict[str, torch.Tensor]:
     """All tensors of a Hugging Face checkpoint folder: safetensors (single or sharded) or pytorch_model.bin."""
-    from safetensors.torch import load_file
-
     single = folder / "model.safetensors"
     if single.is_file():
-        return load_file(str(single))
+        return read_weights_file(single)
     shards = sorted(folder.glob("model-*-of-*.safetensors"))
     if shards:
         state: dict[str, torch.Tensor] = {}
         for shard in shards:
-            state.update(load_file(str(shard)))
+            state.update(read_weights_file(shard))
         return state
     legacy = folder / "pytorch_model.bin"
     if legacy.is_file():
-        return torch.load(legacy, map_location="cpu", weights_only=True)
+        return read_weights_file(legacy)
     raise PipelineError(
         f"{folder}: no model.safetensors, model-*-of-*.safetensors or pytorch_model.bin to load weights from"
     )
@@ -324,4 +336,5 @@ __all__ = [
     "build_model",
     "load_warm_start_weights",
     "read_checkpoint_tensors",
+    "read_weights_file",
 ]

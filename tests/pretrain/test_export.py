@@ -314,6 +314,12 @@ def test_bad_checkpoints_are_clear_errors(trained_run, tmp_path):
     with pytest.raises(PipelineError, match="not a checkpoint of `linkbert pretrain`"):
         run_export(str(foreign), out)
 
+    damaged = tmp_path / "damaged"
+    shutil.copytree(_checkpoint(trained_run), damaged)
+    (damaged / "model.safetensors").write_bytes(b"\x00" * 16)
+    with pytest.raises(PipelineError, match="model.safetensors is unreadable"):
+        run_export(str(damaged), out, run_dir=str(trained_run))
+
     other = tmp_path / "runs" / "t" / "checkpoints" / "step-00000002"
     shutil.copytree(_checkpoint(trained_run, 2), other)
     config = json.loads((other / "model_config.json").read_text())

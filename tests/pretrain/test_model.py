@@ -176,3 +176,10 @@ def test_warm_start_from_bert_pretraining_checkpoint_keeps_heads(tmp_path, class
     else:  # a 3-way DRP head cannot reuse the 2-way NSP head: re-initialized, and said so
         assert set(report.newly_initialized) == {"cls.seq_relationship.weight", "cls.seq_relationship.bias"}
         assert "cls.seq_relationship.weight" in report.ignored
+
+
+def test_warm_start_damaged_weights_file_is_a_clear_error(tmp_path):
+    _tiny_bert_pretraining_checkpoint(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(PipelineError, match=r"model\.safetensors is unreadable"):
+        build_model(ModelConfig(init_from=str(tmp_path)), vocab_size=120, drp_classes=3, pad_token_id=0)
