@@ -69,8 +69,8 @@ HATNOTE_TITLE_ARGS: dict[str, tuple[int, int]] = {"for": (2, 1), "about": (3, 2)
 
 
 MAX_PAGE_CHARS = 20_000_000  # MediaWiki caps pages at 2 MB; 10x that is a broken input
-# Templates nest ~5 deep and links 2 deep ([[File:..|[[..]]]]) in real pages; deeper is pathological
-# and would cost one more pass over the page per level.
+# Wikilinks nest 2 deep in real pages ([[File:..|..[[x]]..]]); each level costs one more pass over
+# the page, so deeper nesting is refused as pathological. (Templates and tables use a stack: no limit.)
 MAX_NESTING = 40
 MAX_HATNOTE_CHARS = 5000  # a real hatnote is a line of titles; a longer one is not read for links
 
