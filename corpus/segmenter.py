@@ -57,7 +57,8 @@ def cut_points(starts: np.ndarray, ends: np.ndarray, breaks: np.ndarray, max_tok
     s = 0
     while n - s > max_tokens:
         limit = s + max_tokens
-        cut = sentence_starts[bisect_right(sentence_starts, limit) - 1] if sentence_starts else 0
+        j = bisect_right(sentence_starts, limit) - 1
+        cut = sentence_starts[j] if j >= 0 else 0
         if cut <= s:
             if word_starts is None:  # only documents with an over-long sentence pay for this
                 word_starts = (np.flatnonzero(starts[1:] > ends[:-1]) + 1).tolist()

@@ -163,20 +163,23 @@ def special_ids(tok: PreTrainedTokenizerBase, where: str = "tokenizer") -> dict[
 
 
 def encoding_backend(tok: PreTrainedTokenizerBase) -> Tokenizer:
-    """A copy of the Rust tokenizer that encodes whole documents: many shipped tokenizer.json files
-    enable truncation (e.g. at 128) and padding, which would silently cut every document short."""
-    backend = Tokenizer.from_str(tok.backend_tokenizer.to_str())
-    backend.no_truncation()
-    backend.no_padding()
+    """The Rust tokenizer, set to encode whole documents: many shipped tokenizer.json files enable
+    truncation (e.g. at 128) and padding, which would silently cut every document short. The Python
+    wrapper sets both per call, so turning them off here changes nothing for its users."""
+    backend = tok.backend_tokenizer
+    if backend.truncation is not None:
+        backend.no_truncation()
+    if backend.padding is not None:
+        backend.no_padding()
     return backend
 
 
 def tokenizer_hash(tok: PreTrainedTokenizerBase) -> str:
-    """Identity of what the tokenizer does: its pipeline (vocab, normalizer, ...) and its special tokens."""
-    blob = json.dumps(
-        {"backend": json.loads(encoding_backend(tok).to_str()), "specials": special_ids(tok)}, sort_keys=True
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    """Identity of what the tokenizer does: its serialized pipeline (vocab, normalizer, ...; the same
+    whatever file it was loaded from) and its special tokens."""
+    digest = hashlib.sha256(encoding_backend(tok).to_str().encode())
+    digest.update(json.dumps(special_ids(tok), sort_keys=True).encode())
+    return digest.hexdigest()[:16]
 
 
 def save_tokenizer(tok: PreTrainedTokenizerBase, folder: str | os.PathLike) -> None:
@@ -185,8 +188,7 @@ def save_tokenizer(tok: PreTrainedTokenizerBase, folder: str | os.PathLike) -> N
     Recent transformers writes only tokenizer.json and tokenizer_config.json, so special_tokens_map.json
     and vocab.txt (ids in order: what BERT tooling expects) are written here."""
     folder = Path(folder)
-    tok.backend_tokenizer.no_truncation()
-    tok.backend_tokenizer.no_padding()
+    encoding_backend(tok)  # saved without truncation/padding: the segments' tokenizer encodes whole texts
     with atomic_dir(folder, overwrite=True) as tmp:
         tok.save_pretrained(str(tmp))
         if not (tmp / "special_tokens_map.json").is_file():
