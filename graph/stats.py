@@ -78,6 +78,48 @@ def plot_degrees(out_degree: np.ndarray, in_degree: np.ndarray, path: str | Path
     plt.close(fig)
 
 
+# The order `linkbert graph stats` prints stats.json in: the graph, where every link went, the
+# redirects, the shape; keys not named here follow in file order.
+PRINT_ORDER = (
+    "nodes",
+    "edges",
+    "documents",
+    "duplicate_titles",
+    "links_read",
+    "links_read_by_kind",
+    "resolved_direct",
+    "resolved_via_redirect",
+    "unresolved",
+    "unresolved_missing",
+    "unresolved_redirect_loop",
+    "links_of_duplicate_docs",
+    "template_links_used",
+    "template_links_skipped",
+    "self_links",
+    "disambiguation_targets_dropped",
+    "duplicates",
+    "redirects",
+    "redirects_used",
+    "redirect_chains",
+    "redirect_cycles",
+    "redirect_chains_too_long",
+    "redirects_to_missing",
+    "redirects_shadowed_by_article",
+    "redirects_duplicate",
+    "redirects_invalid",
+    "dangling_nodes",
+    "isolated_nodes",
+    "out_degree",
+    "in_degree",
+    "weak_components",
+)
+
+
+def _ordered(stats: dict[str, Any]) -> dict[str, Any]:
+    first = {k: stats[k] for k in PRINT_ORDER if k in stats}
+    return {**first, **{k: v for k, v in stats.items() if k not in first}}
+
+
 def _rows(stats: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     rows = []
     for key, value in stats.items():
@@ -129,7 +171,7 @@ def print_graph_stats(corpus_dir: str | Path) -> None:
         raise PipelineError(
             f"{stats_path} is unreadable ({e}); delete {graph.path} and rerun the graph"
         ) from e
-    rows = _rows(stats)
+    rows = _rows(_ordered(stats))
     if graph.num_nodes <= NETWORKX_MAX_NODES and graph.num_edges <= NETWORKX_MAX_EDGES:
         rows.extend(_rows(networkx_stats(graph), "networkx."))
     else:
