@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export DS_BUILD_OPS ?= 0
 export DS_SKIP_SHM ?= 1
 
-.PHONY: install test test-fast lint format corpus clean pretrain resume export eval
+.PHONY: install test test-fast lint format corpus clean pretrain resume export eval demo
 
 install: $(VENV)/.installed
 
@@ -79,6 +79,32 @@ export: install
 
 eval: install
 	$(BIN)/linkbert eval --model $(MODEL)
+
+# The whole pipeline on the bundled Wikipedia sample: corpus -> pretrain the demo preset, stopped halfway as
+# a preemption would -> resume to the end -> export -> eval -> summary. The corpus is reused when its config
+# and input are unchanged; the run starts afresh every time (runs/demo is removed first). The resume clears
+# train.stop_after, which the run's saved config.yaml keeps from the first half.
+DEMO_MAKE := $(MAKE) --no-print-directory PRESET=demo RUN=demo CHECKPOINT=auto OUT=runs/demo/export \
+	MODEL=runs/demo/export DTYPE=fp32
+
+demo: install
+	@echo "== demo 1/6: corpus from the bundled Wikipedia sample -> data/corpus/sample"
+	@$(MAKE) --no-print-directory corpus DUMP=tests/data/wiki/enwiki-sample.xml.bz2 \
+		CORPUS_CONFIG=configs/corpus/sample.yaml NAME=sample CORPUS_ARGS=
+	@if [ -e runs/demo ]; then echo "== demo: removing runs/demo from an earlier demo (the run starts afresh)"; \
+		rm -rf runs/demo; fi
+	@half=$$($(BIN)/python -c "from pipeline.config import load_config; \
+		print(load_config('configs/pretrain/demo.yaml').train.max_steps // 2)") && \
+		echo "== demo 2/6: pretrain preset demo on $(LAUNCH), stopped at step $$half as a preemption would" && \
+		$(DEMO_MAKE) pretrain ARGS="train.stop_after=$$half"
+	@echo "== demo 3/6: make resume RUN=demo: continue from the newest checkpoint to the end"
+	@$(DEMO_MAKE) resume ARGS="train.stop_after=null"
+	@echo "== demo 4/6: make export RUN=demo -> runs/demo/export"
+	@$(DEMO_MAKE) export
+	@echo "== demo 5/6: make eval RUN=demo: held-out MLM and DRP metrics -> runs/demo/export/eval.json"
+	@$(DEMO_MAKE) eval
+	@echo "== demo 6/6: summary"
+	@$(BIN)/linkbert summary --corpus data/corpus/sample --run runs/demo --model runs/demo/export
 
 clean:
 	rm -rf runs wandb data/corpus .pytest_cache

@@ -1,7 +1,7 @@
 """`linkbert summary`: what a pipeline run produced, read back from its outputs on disk.
 
-Reads only the stage outputs (manifests, stats, metrics.jsonl, eval.json), so it describes what is
-really there, not what a command believed it wrote.
+Reads only the stage outputs (manifests, stats, config.yaml, metrics.jsonl, eval.json), so it describes
+what is really there, not what a command believed it wrote. A missing output shows as `-`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from pipeline.errors import PipelineError
+
+DRP_CLASSES = ("contiguous", "random", "linked")
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -22,17 +26,40 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise PipelineError(f"{path} is not valid JSON ({e}); rerun the stage that writes it") from e
 
 
-def _read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    train, evals = [], []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                (evals if row.get("split") == "eval" else train).append(row)
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        return {}
+    except yaml.YAMLError as e:
+        raise PipelineError(f"{path} is not valid YAML ({e}); it is written by `linkbert pretrain`") from e
+
+
+def read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Train rows and eval rows of a run's metrics.jsonl, in file order."""
+    train: list[dict[str, Any]] = []
+    evals: list[dict[str, Any]] = []
+    if not path.is_file():
+        return train, evals
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            if number == len(lines):  # a run killed mid-write leaves at most a cut last line
+                break
+            raise PipelineError(
+                f"{path}:{number} is not a JSON object ({e}); the metrics file is damaged"
+            ) from e
+        (evals if row.get("split") == "eval" else train).append(row)
     return train, evals
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
+    if isinstance(value, bool):
+        return str(value)
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     if isinstance(value, int):
@@ -40,59 +67,102 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return "-" if value is None else str(value)
 
 
-def summarize(
-    corpus_dir: str | Path, run_dir: str | Path | None = None, model_dir: str | Path | None = None
-) -> str:
-    corpus = Path(corpus_dir)
+def _where(path: Path) -> str:
+    return str(path.resolve()) if path.exists() else f"- (no {path})"
+
+
+def _per_class(row: dict[str, Any]) -> str:
+    parts = [f"{name} {_fmt(row[f'drp_acc_{name}'])}" for name in DRP_CLASSES if f"drp_acc_{name}" in row]
+    return ", ".join(parts) or "-"
+
+
+def _corpus_rows(corpus: Path) -> list[tuple[str, str]]:
     extract = _read_json(corpus / "stats.json")
     graph = _read_json(corpus / "graph" / "stats.json")
     segments = _read_json(corpus / "segments" / "manifest.json")
     if not extract and not graph and not segments:
-        raise PipelineError(f"{corpus} holds no corpus outputs; run `make corpus` first")
+        raise PipelineError(
+            f"{corpus} holds no corpus outputs (stats.json, graph/, segments/); build it with `make corpus`"
+        )
     links = extract.get("links_by_kind", {})
-    rows: list[tuple[str, str]] = [
-        ("corpus", str(corpus.resolve())),
+    return [
+        ("corpus", _where(corpus)),
         ("pages read", _fmt(extract.get("pages_read"))),
         ("documents (articles)", _fmt(extract.get("articles"))),
         ("redirects", _fmt(extract.get("redirects"))),
+        ("failed pages", _fmt(extract.get("failed"))),
         ("links in text / hatnote templates", f"{_fmt(links.get('body'))} / {_fmt(links.get('template'))}"),
         ("graph nodes / edges", f"{_fmt(graph.get('nodes'))} / {_fmt(graph.get('edges'))}"),
+        ("graph", _where(corpus / "graph")),
         ("segments / tokens", f"{_fmt(segments.get('num_segments'))} / {_fmt(segments.get('num_tokens'))}"),
+        ("documents dropped (too short)", _fmt(segments.get("docs_dropped"))),
+        ("segments", _where(corpus / "segments")),
     ]
+
+
+def _run_rows(run: Path) -> list[tuple[str, str]]:
+    config = _read_yaml(run / "config.yaml")
+    train, evals = read_metrics(run / "metrics.jsonl")
+    checkpoints = sorted(p.name for p in (run / "checkpoints").glob("step-*") if (p / "COMPLETE").exists())
+    max_steps = (config.get("train") or {}).get("max_steps")
+    rows = [("run", _where(run))]
+    if train:
+        first, last = train[0], train[-1]
+        rows += [
+            ("steps", f"{_fmt(last.get('step'))} of {_fmt(max_steps)}"),
+            ("logged steps", f"{len(train)} ({_fmt(first.get('step'))} .. {_fmt(last.get('step'))})"),
+            ("loss first -> last", f"{_fmt(first.get('loss'))} -> {_fmt(last.get('loss'))}"),
+            ("MLM loss first -> last", f"{_fmt(first.get('mlm_loss'))} -> {_fmt(last.get('mlm_loss'))}"),
+            ("DRP loss first -> last", f"{_fmt(first.get('drp_loss'))} -> {_fmt(last.get('drp_loss'))}"),
+            ("DRP accuracy (train, last window)", f"{_fmt(last.get('drp_acc'))} ({_per_class(last)})"),
+        ]
+    else:
+        rows.append(("steps", f"- of {_fmt(max_steps)} (no metrics logged)"))
+    if evals:
+        last_eval = evals[-1]
+        rows += [
+            (f"held-out MLM accuracy (step {_fmt(last_eval.get('step'))})", _fmt(last_eval.get("mlm_acc"))),
+            (
+                f"held-out DRP accuracy (step {_fmt(last_eval.get('step'))})",
+                f"{_fmt(last_eval.get('drp_acc'))} ({_per_class(last_eval)})",
+            ),
+        ]
+    rows += [
+        ("checkpoints", f"{', '.join(checkpoints) or '-'} in {_where(run / 'checkpoints')}"),
+        ("config", _where(run / "config.yaml")),
+        ("metrics", _where(run / "metrics.jsonl")),
+        ("tensorboard", _where(run / "tb")),
+        ("wandb", _where(run / "wandb")),
+    ]
+    return rows
+
+
+def _model_rows(model: Path) -> list[tuple[str, str]]:
+    manifest = _read_json(model / "linkbert_export.json")
+    ev = _read_json(model / "eval.json")
+    rows = [
+        ("exported model", _where(model)),
+        ("exported from", f"step {_fmt(manifest.get('step'))} ({_fmt(manifest.get('checkpoint'))})"),
+    ]
+    if ev:
+        rows += [
+            ("eval MLM loss / accuracy", f"{_fmt(ev.get('mlm_loss'))} / {_fmt(ev.get('mlm_acc'))}"),
+            ("eval perplexity", _fmt(ev.get("perplexity"), 1)),
+            ("eval DRP accuracy", f"{_fmt(ev.get('drp_acc'))} ({_per_class(ev)})"),
+            ("eval examples (DRP)", _fmt(ev.get("drp_examples"))),
+        ]
+    rows.append(("eval.json", _where(model / "eval.json")))
+    return rows
+
+
+def summarize(
+    corpus_dir: str | Path, run_dir: str | Path | None = None, model_dir: str | Path | None = None
+) -> str:
+    """A two-column text table: counts, losses, accuracies and the path of every output."""
+    rows = _corpus_rows(Path(corpus_dir))
     if run_dir is not None:
-        run = Path(run_dir)
-        train, evals = _read_metrics(run / "metrics.jsonl")
-        checkpoints = sorted(
-            p.name for p in (run / "checkpoints").glob("step-*") if (p / "COMPLETE").exists()
-        )
-        rows.append(("run", str(run.resolve())))
-        if train:
-            first, last = train[0], train[-1]
-            rows += [
-                ("steps", _fmt(last.get("step"))),
-                ("loss first -> last", f"{_fmt(first.get('loss'))} -> {_fmt(last.get('loss'))}"),
-                ("MLM loss first -> last", f"{_fmt(first.get('mlm_loss'))} -> {_fmt(last.get('mlm_loss'))}"),
-                ("DRP loss first -> last", f"{_fmt(first.get('drp_loss'))} -> {_fmt(last.get('drp_loss'))}"),
-                ("DRP accuracy (train, last window)", _fmt(last.get("drp_acc"))),
-            ]
-        if evals:
-            rows.append(("held-out DRP accuracy (last eval)", _fmt(evals[-1].get("drp_acc"))))
-            rows.append(("held-out MLM accuracy (last eval)", _fmt(evals[-1].get("mlm_acc"))))
-        rows.append(("checkpoints", ", ".join(checkpoints) or "-"))
-        rows.append(("metrics", str(run / "metrics.jsonl")))
+        rows += _run_rows(Path(run_dir))
     if model_dir is not None:
-        model = Path(model_dir)
-        rows.append(("exported model", str(model.resolve())))
-        ev = _read_json(model / "eval.json")
-        for key in (
-            "mlm_acc",
-            "perplexity",
-            "drp_acc",
-            "drp_acc_contiguous",
-            "drp_acc_random",
-            "drp_acc_linked",
-        ):
-            if key in ev:
-                rows.append((f"eval {key}", _fmt(ev[key])))
+        rows += _model_rows(Path(model_dir))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
