@@ -121,6 +121,8 @@ def read_nodes(shards: list[Shard]) -> Nodes:
             f"extract each wiki into its own corpus folder"
         )
     n = len(rows)
+    if n >= 2**31:
+        raise PipelineError(f"{n} documents: node ids are int32, so a graph holds at most 2^31 - 1 nodes")
     row_node = np.full(total, -1, dtype=np.int32)
     row_node[rows] = np.arange(n, dtype=np.int32)
     table = by_id.take(pa.array(keep)) if n < total else by_id

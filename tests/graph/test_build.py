@@ -149,6 +149,15 @@ def test_rerun_skips_and_changed_config_is_refused(small_corpus: Path):
         run_graph(GraphConfig(max_redirect_hops=2), str(small_corpus))
 
 
+def test_graph_of_an_earlier_extraction_is_refused(small_corpus: Path):
+    run_graph(GraphConfig(), str(small_corpus))
+    manifest = json.loads((small_corpus / "extract.json").read_text())
+    manifest["created"] = "later"  # the corpus folder was extracted again after the graph was built
+    (small_corpus / "extract.json").write_text(json.dumps(manifest))
+    with pytest.raises(PipelineError, match="earlier extraction.*delete"):
+        run_graph(GraphConfig(), str(small_corpus))
+
+
 def test_interrupted_graph_folder_is_rebuilt(small_corpus: Path):
     run_graph(GraphConfig(), str(small_corpus))
     (small_corpus / "graph" / "manifest.json").unlink()
