@@ -275,6 +275,10 @@ def build_graph(cfg: GraphConfig, shards: CorpusShards) -> BuiltGraph:
     redirect_counts = table.counts
     del table, sources, targets
     collector.resolver = None  # the title table is not needed past this point: free it before the sort
+    titles = nodes.table.column("title")
+    if titles.num_chunks == 1:  # a slice of the names: copy the node titles out so the rest is freed
+        nodes.table = nodes.table.set_column(1, "title", pa.concat_arrays([titles.chunk(0)]))
+    del titles
     release_unused()
     csr = build_csr(collector.edges.release(), n)  # the packed keys are freed when it returns
     in_degree = np.bincount(csr.indices, minlength=n).astype(np.int32)
