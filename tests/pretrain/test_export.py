@@ -2,7 +2,7 @@
 
 One tiny real training run (`linkbert pretrain` in a subprocess, on a generated linked corpus) feeds
 every test of this module; DeepSpeed ZeRO-2/3 checkpoints of the same weights are written by the
-trainer's own Checkpointer under a 1-process DeepSpeed accelerator.
+trainer's own Checkpointer under a 2-process DeepSpeed accelerator.
 """
 
 from __future__ import annotations
@@ -348,14 +348,14 @@ def test_eval_of_a_non_export_is_a_clear_error(tmp_path):
 
 # --- DeepSpeed ------------------------------------------------------------------------------------
 
-# Re-saves a checkpoint's weights through the trainer's Checkpointer under 1-process DeepSpeed ZeRO-N.
+# Re-saves a checkpoint's weights through the trainer's Checkpointer under DeepSpeed ZeRO-N (2 ranks).
 DEEPSPEED_SAVER = textwrap.dedent(
     """
     import os, sys
     from pathlib import Path
     import torch
     import deepspeed.ops
-    # The shared-memory all-reduce op is never used on one process; skip its C++ build (minutes).
+    # The shared-memory all-reduce op is not needed over gloo; skip its C++ build (minutes on a fresh machine).
     deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
     from accelerate import Accelerator
     from accelerate.utils import DeepSpeedPlugin, InitProcessGroupKwargs
@@ -386,18 +386,11 @@ def test_deepspeed_checkpoint_exports_equal_the_ddp_export(trained_run, exported
     shutil.copyfile(trained_run / "config.yaml", run / "config.yaml")
     script = tmp_path / "save.py"
     script.write_text(DEEPSPEED_SAVER)
-    env = {
-        **_env(),
-        "RANK": "0",
-        "LOCAL_RANK": "0",
-        "WORLD_SIZE": "1",
-        "MASTER_ADDR": "127.0.0.1",
-        "MASTER_PORT": str(29600 + stage + os.getpid() % 300),
-        "ACCELERATE_USE_DEEPSPEED": "true",
-    }
+    # Two ranks: each writes its own optimizer partition, and export must consolidate both.
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     proc = subprocess.run(
-        [sys.executable, str(script), str(stage), str(_checkpoint(trained_run)), str(run)],
-        env=env,
+        [*launch, str(script), str(stage), str(_checkpoint(trained_run)), str(run)],
+        env={**_env(), "ACCELERATE_USE_DEEPSPEED": "true"},
         capture_output=True,
         text=True,
         timeout=300,
@@ -405,7 +398,7 @@ def test_deepspeed_checkpoint_exports_equal_the_ddp_export(trained_run, exported
     assert proc.returncode == 0, proc.stderr[-4000:]
     checkpoint = _checkpoint(run)
     assert not (checkpoint / "model.safetensors").exists()
-    assert any((checkpoint / "pytorch_model").glob("*model_states.pt"))
+    assert len(list((checkpoint / "pytorch_model").glob("zero_pp_rank_*_optim_states.pt"))) == 2
 
     out = run_export("auto", str(tmp_path / "export"), run_dir=str(run))
     ddp, zero = load_file(str(exported / "model.safetensors")), load_file(str(out / "model.safetensors"))
