@@ -158,3 +158,18 @@ def test_two_processes_reduce_to_the_single_process_result(tmp_path):
             assert metrics[key] == pytest.approx(value, rel=1e-5), key
         else:
             assert metrics[key] == value, key
+
+
+def test_empty_evaluation_writes_nulls_not_nan(tmp_path):
+    from pretrain.evaluate import summarize, write_metrics
+
+    metrics = summarize([0.0] * (7 + 9), 3)
+    assert math.isnan(metrics["mlm_loss"]) and math.isnan(metrics["drp_acc_linked"])
+    assert metrics["confusion"] == [[0, 0, 0]] * 3
+    write_metrics(metrics, tmp_path / "m.json")
+    written = json.loads((tmp_path / "m.json").read_text())  # NaN is not JSON: written as null
+    assert written["mlm_loss"] is None and written["mlm_tokens"] == 0
+    assert "nan" in format_metrics(metrics)
+
+    huge = summarize([1e6, 0, 1, 0, 0, 1, 1] + [0] * 4, 2)  # an untrained model's loss: no overflow
+    assert huge["perplexity"] == math.inf
