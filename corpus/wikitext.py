@@ -443,19 +443,24 @@ class _PageCleaner:
     def _spans(self, text: str) -> CleanPage:
         links: list[Link] = []
         used = [False] * len(self.body_targets)
-        if _MARK_OPEN in text:
+        if _MARK_OPEN in text or _MARK_MID in text or _MARK_CLOSE in text:
             pieces = text.split(_MARK_OPEN)
-            out = [pieces[0]]
-            length = len(pieces[0])
+            # A removal in _tidy (a tag or URL around a marker) can cut a marker: then every
+            # segment is scrubbed of marker bytes before its length counts.
+            intact = text.count(_MARK_MID) == text.count(_MARK_CLOSE) == len(pieces) - 1
+            scrub = _identity if intact else _scrub_markers
+            out = [scrub(pieces[0])]
+            length = len(out[0])
             targets = self.body_targets
             for piece in pieces[1:]:
                 index, mid, rest = piece.partition(_MARK_MID)
                 anchor_raw, close, after = rest.partition(_MARK_CLOSE)
-                if not mid or not close or not index.isdigit():  # a marker cut by a cleanup
-                    piece = piece.translate(_CONTROL_CHARS)
+                if not mid or not close or not index.isdigit() or int(index) >= len(targets):  # a cut marker
+                    piece = _scrub_markers(piece)
                     out.append(piece)
                     length += len(piece)
                     continue
+                anchor_raw, after = scrub(anchor_raw), scrub(after)
                 anchor = anchor_raw.strip()
                 if anchor:
                     k = int(index)
@@ -497,8 +502,13 @@ def _tidy(text: str, nowiki: list[str]) -> str:
     text = _LINE_PREFIX_RE.sub("\n", text)
     if "&" in text:
         text = html.unescape(text)
+    for debris in ("[[", "]]", "{{", "}}"):  # brackets that removals above brought together
+        if debris in text:
+            text = text.replace(debris, "")
     if nowiki:
         text = _NOWIKI_RE.sub(lambda m: nowiki[int(m.group(1))], text)
+    if "\x04" in text or "\x05" in text:  # a placeholder cut by a removal (e.g. inside a tag)
+        text = text.translate(_CONTROL_CHARS)
     for ch in _WHITESPACE_CHARS:
         if ch in text:
             text = text.replace(ch, " ")
@@ -536,6 +546,14 @@ def _split_args(args_text: str) -> list[str]:
             start = m.end()
     parts.append(args_text[start:].strip())
     return parts
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def _scrub_markers(text: str) -> str:
+    return text.translate(_CONTROL_CHARS)
 
 
 def _strip_colon(target: str) -> str:

@@ -381,3 +381,15 @@ def test_punctuation_orphaned_by_templates_is_tidied():
         page.text
         == "Achilles (Akhilleus) was. Zeeland (Dutch) is. The Greek, i.e. anarchy. Albedo or. Kept (a, b) and f(x)."
     )
+
+
+def test_markup_around_a_link_never_leaves_marker_bytes_or_bad_spans():
+    # A tag or URL that swallows a link's marked anchor (removals after the link pass) must not
+    # leave marker bytes, brackets brought together, or spans off by their length.
+    page = clean(
+        '<span title="[[Foo]]">x</span> a [[Bar]] [http://x.org/[[Baz]] label] b [[Qux]] ]<span/>] '
+        "<nowiki>[[kept]]</nowiki> [[End]]"
+    )
+    assert not any(c in page.text for c in "\x01\x02\x03\x04\x05")
+    assert "]]" not in page.text.replace("[[kept]]", "")
+    assert [anchor for _, anchor in body(page)] == ["Bar", "Qux", "End"]
