@@ -131,6 +131,7 @@ _HEADING_RE = re.compile(r"\n=[^\n]*")
 _LINE_PREFIX_RE = re.compile(r"\n(?:[*#:;]+|-{4,})[ \t]*")
 _PAREN_OPEN_DEBRIS_RE = re.compile(r"\((?: ?[,;])+ ?")
 _PAREN_CLOSE_DEBRIS_RE = re.compile(r"[,;:] ?\)")
+_PAREN_CLOSE_DEBRIS = (",)", ", )", ";)", "; )", ":)", ": )")
 _NEWLINE_RUN_RE = re.compile(r"\n[\n ]+")
 _NOWIKI_RE = re.compile("\x04(\\d+)\x05")
 _NAME_SPACES_RE = re.compile(r"[\s_]+")
@@ -520,7 +521,8 @@ def _tidy(text: str, nowiki: list[str]) -> str:
     # leaves `Achilles (; , Akhilleus, )`, `the Greek {{lang|..}}, i.e.` leaves `the Greek , i.e.`.
     if "(" in text:
         text = _PAREN_OPEN_DEBRIS_RE.sub("(", text)
-    text = _PAREN_CLOSE_DEBRIS_RE.sub(")", text)
+    if any(debris in text for debris in _PAREN_CLOSE_DEBRIS):  # a class-first regex is slow: guard it
+        text = _PAREN_CLOSE_DEBRIS_RE.sub(")", text)
     if " ," in text:
         text = text.replace(" ,", ",")
     if " ()" in text:
