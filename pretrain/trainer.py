@@ -52,6 +52,7 @@ def run_pretrain(cfg: PipelineConfig, config_path: str | None) -> int:
     if resume is not None:
         state = _restore(checkpointer, resume, state.config_hash)
     loader = _train_loader(corpus, cfg, plan, acc, state.samples_consumed)
+    heldout = HeldOut(acc, corpus, cfg)
     metrics = _metrics(acc, run_dir, cfg, model, state.step)
     stop = StopRequest()
     stop_step = min(cfg.train.max_steps, cfg.train.stop_after or cfg.train.max_steps)
@@ -67,8 +68,8 @@ def run_pretrain(cfg: PipelineConfig, config_path: str | None) -> int:
             done = state.step >= stop_step or stop_now
             if state.step % cfg.logging.every == 0 or done:
                 metrics.log_train(state.step, _progress(state, result.lr))
-            if state.step == cfg.train.max_steps or (cfg.eval.every and state.step % cfg.eval.every == 0):
-                _evaluate(acc, model, corpus, cfg, metrics, state.step)
+            if heldout.due(state.step, cfg.train.max_steps):
+                heldout.run(model, metrics, state.step)
             if state.step % cfg.checkpoint.every == 0 or done:
                 state.epoch, state.epoch_index = loader.dataset.sampler.position(state.samples_consumed)
                 checkpointer.save(state, acc.unwrap_model(model).config.to_dict())
@@ -125,6 +126,8 @@ def train_step(
         if not deepspeed:
             optimizer.step()
         scheduler.step()  # ours, once per optimizer step: never handed to accelerate or DeepSpeed to step
+    elif acc.scaler is not None and bad_loss == 0:
+        optimizer.step()  # fp16 overflow: the grad scaler skips the update itself and lowers its scale
     if not deepspeed:
         optimizer.zero_grad(set_to_none=True)
     state.tokens_seen += int(tokens)
@@ -302,19 +305,19 @@ def _progress(state: TrainerState, lr: float) -> dict[str, Any]:
     }
 
 
-_eval_loaders: dict[int, Any] = {}
+class HeldOut:
+    """Periodic held-out evaluation. Its batches are built at start-up, so a corpus without held-out
+    documents fails before training rather than at the end, where the final checkpoint waits."""
 
+    def __init__(self, acc: Accelerator, corpus: Any, cfg: PipelineConfig) -> None:
+        from pretrain.loader import build_eval_loader
 
-def _evaluate(
-    acc: Accelerator, model: Any, corpus: Any, cfg: PipelineConfig, metrics: MetricsLogger, step: int
-):
-    from pretrain.evaluate import evaluate_model, format_metrics
-    from pretrain.loader import build_eval_loader
-
-    key = id(corpus)
-    if key not in _eval_loaders:
-        _eval_loaders.clear()
-        _eval_loaders[key] = build_eval_loader(
+        self.acc, self.every, self.max_batches = acc, cfg.eval.every, cfg.eval.batches
+        self.enabled = cfg.data.heldout_fraction > 0
+        if not self.enabled:
+            acc.print("data.heldout_fraction=0: no held-out documents, evaluation is off")
+            return
+        self.batches = build_eval_loader(
             corpus,
             cfg.data,
             cfg.drp,
@@ -324,13 +327,20 @@ def _evaluate(
             world_size=acc.num_processes,
             num_batches=cfg.eval.batches,
         )
-    # Evaluation must not move the training RNG, or a run evaluated at step k and one resumed at k diverge.
-    devices = [acc.device.index or 0] if acc.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        results = evaluate_model(model, _eval_loaders[key], accelerator=acc, max_batches=cfg.eval.batches)
-    metrics.log_eval(step, results)
-    metrics.write(f"eval step {step}: {format_metrics(results)}")
-    metrics.pause()
+
+    def due(self, step: int, max_steps: int) -> bool:
+        return self.enabled and (step == max_steps or (self.every > 0 and step % self.every == 0))
+
+    def run(self, model: Any, metrics: MetricsLogger, step: int) -> None:
+        from pretrain.evaluate import evaluate_model, format_metrics
+
+        # Evaluation must not move the training RNG, or a run evaluated at step k and one resumed at k diverge.
+        devices = [self.acc.device.index or 0] if self.acc.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            results = evaluate_model(model, self.batches, accelerator=self.acc, max_batches=self.max_batches)
+        metrics.log_eval(step, results)
+        metrics.write(f"eval step {step}: {format_metrics(results)}")
+        metrics.pause()
 
 
 def _debug_path(acc: Accelerator, cfg: PipelineConfig, kind: str, suffix: str) -> Path:

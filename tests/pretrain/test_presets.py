@@ -54,10 +54,10 @@ def test_preset_values_follow_the_recipes():
 def test_unknown_keys_and_wrong_types_are_clear_errors(tmp_path: Path):
     text = (CONFIGS / "pretrain" / "demo.yaml").read_text()
     bad = tmp_path / "typo.yaml"
-    bad.write_text(text.replace("  max_steps: 80", "  max_step: 80"))
+    bad.write_text(text.replace("  max_steps: 60", "  max_step: 60"))
     with pytest.raises(ConfigError, match=r"unknown config key train.max_step .*typo.yaml"):
         load_config(bad)
-    bad.write_text(text.replace("  max_steps: 80", "  max_steps: eighty"))
+    bad.write_text(text.replace("  max_steps: 60", "  max_steps: eighty"))
     with pytest.raises(ConfigError, match="train.max_steps: expected an integer, got 'eighty'"):
         load_config(bad)
     with pytest.raises(ConfigError, match="train.mixed_precision"):
