@@ -177,19 +177,6 @@ def test_sample_rerun_skips_and_changed_config_is_refused(segments_built_sample:
         run_segments(cfg, str(corpus))
 
 
-@pytest.mark.slow
-def test_two_task_processes_give_the_same_bytes(segments_built_sample: Path, segments_sample_copy: Path):
-    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "corpus" / "sample.yaml").segments
-    cfg.tasks, cfg.workers, cfg.batch_size = 2, 2, 16
-    manifest = run_segments(cfg, str(segments_sample_copy))
-    assert output_bytes(segments_sample_copy) == output_bytes(segments_built_sample)
-    assert (
-        manifest["config_hash"]
-        == json.loads((segments_built_sample / "segments" / "manifest.json").read_text())["config_hash"]
-    )
-    assert not (segments_sample_copy / "segments" / "parts").exists()
-
-
 # ----------------------------------------------------------------------------------------------
 # The stage on the hand corpus (fast: 6 documents, 2 shards, several row groups)
 
@@ -232,6 +219,19 @@ def test_tasks_split_rows_evenly_and_give_the_same_bytes(segments_hand_corpus: P
     run_segments(seg_config(), str(segments_hand_corpus))
     run_segments(seg_config("segments.tasks=4", "segments.workers=1", "segments.batch_size=1"), str(other))
     assert output_bytes(other) == output_bytes(segments_hand_corpus)
+
+
+@pytest.mark.slow
+def test_two_task_processes_give_the_same_bytes(segments_hand_corpus: Path, tmp_path: Path):
+    import shutil
+
+    other = Path(shutil.copytree(segments_hand_corpus, tmp_path / "other"))
+    one = run_segments(seg_config(), str(segments_hand_corpus))
+    two = run_segments(seg_config("segments.tasks=2", "segments.workers=2"), str(other))
+    assert output_bytes(other) == output_bytes(segments_hand_corpus)
+    assert two["config_hash"] == one["config_hash"]
+    assert len(list((other / "logs" / "segments" / "completions").iterdir())) == 2
+    assert not (other / "segments" / "parts").exists()
 
 
 def test_interrupted_run_redoes_only_the_merge(segments_hand_corpus: Path, monkeypatch: pytest.MonkeyPatch):
