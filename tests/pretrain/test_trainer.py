@@ -226,6 +226,40 @@ def test_global_batch_must_divide(synthetic_corpus_dir: Path, tmp_path: Path, ca
     )
 
 
+@pytest.mark.slow  # builds the real sample corpus with the corpus stages, then trains a real 6-layer BERT
+def test_demo_preset_warm_starts_on_the_real_sample_corpus(tmp_path: Path):
+    from corpus.build import run_build
+    from pipeline.config import load_config
+
+    sample = load_config(REPO / "configs" / "corpus" / "sample.yaml")
+    dump = str(REPO / "tests" / "data" / "wiki" / "enwiki-sample.xml.bz2")
+    corpus = run_build(sample, inputs=[dump], root=str(tmp_path / "corpus"), name="sample")
+    args = [
+        "--config",
+        str(REPO / "configs" / "pretrain" / "demo.yaml"),
+        f"data.corpus={corpus}",
+        "data.max_seq_len=128",  # half the demo's length: the test checks behaviour, not speed
+        f"train.output_root={tmp_path}",
+        "train.max_steps=6",
+        "train.global_batch_size=4",
+        "train.micro_batch_size=2",
+        "train.warmup_steps=1",
+        "logging.every=1",
+        "logging.wandb=false",
+        "logging.progress_bar=false",
+        "eval.batches=1",
+    ]
+    assert run_cli(args) == 0
+    rows = read_metrics(tmp_path / "demo")
+    assert [r["step"] for r in rows] == list(range(1, 7))
+    assert rows[-1]["mlm_loss"] < rows[0]["mlm_loss"]  # the new MLM head learns on top of the real encoder
+    assert read_metrics(tmp_path / "demo", "eval")[0]["step"] == 6
+    config = json.loads(
+        (tmp_path / "demo" / "checkpoints" / "step-00000006" / "model_config.json").read_text()
+    )
+    assert (config["num_hidden_layers"], config["hidden_size"], config["vocab_size"]) == (6, 384, 30522)
+
+
 def test_flops_and_mfu():
     # BERT-base at 512 tokens: ~6 x 85M encoder parameters per token plus attention and the MLM head.
     per_token = flops_per_token(
