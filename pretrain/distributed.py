@@ -1,15 +1,17 @@
 """The one `Accelerator` of a run, built so that the same code is right on CPUs, one GPU, DDP and DeepSpeed.
 
-The backend (single process, MULTI_CPU, MULTI_GPU, DEEPSPEED) comes from the accelerate config file
-given to `accelerate launch`; a plain `linkbert pretrain` is one process. Traps handled here
-(docs: /work/shared/notes on CPU runs, reproduced on this code's tests):
-- without a GPU no process-group backend is chosen and DeepSpeed ranks all believe they are rank 0:
-  gloo is requested explicitly;
-- `Accelerator(cpu=True)` silently drops the DeepSpeed plugin: never passed;
+The backend (single process, DDP, DeepSpeed) comes from the accelerate config file given to
+`accelerate launch`; a plain `linkbert pretrain` is one process. Silent traps handled here (each one
+reproduced by tests/pretrain/test_distributed.py):
+- without a GPU accelerate picks no process-group backend: gloo is requested explicitly, else the
+  DeepSpeed ranks all act as rank 0 and DDP replicas run unwrapped and unsynchronised;
+- DDP on CPUs needs `cpu=True`, which with DeepSpeed would silently drop the DeepSpeed plugin;
+- the world size accelerate sees is checked against the launcher's (`--cpu` launches start one process);
 - oversubscribed CPU threads make multi-process CPU runs 30-60x slower and change bits: one thread each;
-- accelerate steps a prepared scheduler once per process per step: we step it ourselves, once;
+- accelerate steps a prepared scheduler once per process per step: the trainer steps it itself, once;
 - DeepSpeed needs the micro batch, accumulation and clipping in its own config, which accelerate can
-  only infer from a prepared DataLoader (ours is not one: each rank reads its own slice of the stream).
+  only infer from a prepared DataLoader (ours is not one: each rank reads its own slice of the stream);
+- DeepSpeed JIT-compiles a shared-memory op on CPU start-up that training never uses: skipped.
 """
 
 from __future__ import annotations
