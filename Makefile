@@ -8,7 +8,6 @@ export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 export DS_BUILD_OPS ?= 0
-export DS_SKIP_SHM ?= 1
 
 .PHONY: install test test-fast lint format corpus clean pretrain resume export eval demo
 
