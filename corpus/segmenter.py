@@ -2,16 +2,16 @@
 
 Sentence ends are found on the text with one regex (a cheap detector: `.`, `!`, `?` before whitespace
 and a non-lowercase character, line breaks, CJK full stops; initials and a few abbreviations excluded)
-and mapped to token boundaries with the encoding's character offsets, all numpy per document. The
-packing itself is greedy: each segment takes as many whole sentences as fit. A sentence longer than
-`max_tokens` is cut at the last word start that fits, and a word longer than that is cut hard.
+and mapped to token boundaries with the encoding's character offsets, probed by binary search near
+each cut only. The packing is greedy: each segment takes as many whole sentences as fit. A sentence
+longer than `max_tokens` is cut at the last word start that fits, and a word longer than that hard.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 from bisect import bisect_right
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -32,10 +32,12 @@ SENTENCE_END = re.compile(
 class Encoded(Protocol):
     """What the segmenter needs of a `tokenizers.Encoding`."""
 
-    @property
-    def offsets(self) -> list[tuple[int, int]]: ...
+    def token_to_chars(self, token_index: int) -> tuple[int, int] | None: ...
 
     def __len__(self) -> int: ...
+
+
+Span = Callable[[int], tuple[int, int]]
 
 
 def sentence_ends(text: str) -> np.ndarray:
@@ -43,46 +45,65 @@ def sentence_ends(text: str) -> np.ndarray:
     return np.fromiter((m.end() for m in SENTENCE_END.finditer(text)), dtype=np.int64)
 
 
-def cut_points(starts: np.ndarray, ends: np.ndarray, breaks: np.ndarray, max_tokens: int) -> np.ndarray:
-    """Token indices `[0, c1, ..., n]` cutting n tokens (character spans `starts`/`ends`) into pieces of
-    1..max_tokens tokens, preferring cuts where a sentence break (a position in `breaks`) lies between
-    two tokens, then cuts before a word start (whitespace before the token), then hard cuts."""
-    n = len(starts)
+def greedy_cuts(n: int, span: Span, breaks: list[int], max_tokens: int) -> list[int]:
+    """Token indices `[0, c1, ..., n]` cutting n tokens into pieces of 1..max_tokens tokens.
+
+    `span(i)` is token i's (start, end) in characters; `breaks` the sorted sentence breaks. Each piece
+    ends at the last sentence start that fits (a token with a break between it and the token before),
+    else before the last word start that fits (whitespace before the token), else after max_tokens.
+    Only the tokens near each cut are looked at: a few binary-search probes per segment, so the cost
+    does not grow with the document's tokens (fetching every token's offsets would cost ~7% of encoding).
+    """
     if n <= max_tokens:
-        return np.array([0, n] if n else [0], dtype=np.int64)
-    # Token i >= 1 opens a sentence when a break lies in the gap [end of token i-1, start of token i].
-    lo = np.searchsorted(breaks, ends[:-1], side="left")
-    hi = np.searchsorted(breaks, starts[1:], side="right")
-    sentence_starts = (np.flatnonzero(hi > lo) + 1).tolist()
-    word_starts: list[int] | None = None
+        return [0, n] if n else [0]
     cuts = [0]
     s = 0
     while n - s > max_tokens:
         limit = s + max_tokens
-        j = bisect_right(sentence_starts, limit) - 1
-        cut = sentence_starts[j] if j >= 0 else 0
-        if cut <= s:
-            if word_starts is None:  # only documents with an over-long sentence pay for this
-                word_starts = (np.flatnonzero(starts[1:] > ends[:-1]) + 1).tolist()
-            k = bisect_right(word_starts, limit) - 1
-            cut = word_starts[k] if k >= 0 and word_starts[k] > s else limit
+        cut = _sentence_cut(s, limit, span, breaks) or _word_cut(s, limit, span)
         cuts.append(cut)
         s = cut
     cuts.append(n)
-    return np.asarray(cuts, dtype=np.int64)
+    return cuts
 
 
-def token_spans(encoding: Encoded) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end character offsets of every token, without a Python loop over tokens."""
-    n = len(encoding)
-    flat = np.fromiter(itertools.chain.from_iterable(encoding.offsets), dtype=np.int64, count=2 * n)
-    return flat[0::2], flat[1::2]
+def _first_token_from(char: int, lo: int, hi: int, span: Span) -> int:
+    """The first token in [lo, hi] starting at or after `char` (token hi does)."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if span(mid)[0] >= char:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _sentence_cut(s: int, limit: int, span: Span, breaks: list[int]) -> int | None:
+    floor = span(s)[1]  # a break before the end of token s opens no token after s
+    j = bisect_right(breaks, span(limit)[0]) - 1
+    while j >= 0 and breaks[j] >= floor:
+        b = breaks[j]
+        cut = _first_token_from(b, s + 1, limit, span)
+        if span(cut - 1)[1] <= b:
+            return cut
+        j -= 1  # the break falls inside a token (a merged "." + newline piece): try the one before
+    return None
+
+
+def _word_cut(s: int, limit: int, span: Span) -> int:
+    start = span(limit)[0]
+    for cut in range(limit, s, -1):
+        before = span(cut - 1)
+        if start > before[1]:
+            return cut
+        start = before[0]
+    return limit  # one word longer than max_tokens: cut it hard
 
 
 def segment_cuts(text: str, encoding: Encoded, max_tokens: int) -> np.ndarray:
-    """Cut points of one encoded document; short documents never touch their offsets (the costly part)."""
+    """Cut points of one encoded document; short documents skip sentence detection entirely."""
     n = len(encoding)
     if n <= max_tokens:
         return np.array([0, n] if n else [0], dtype=np.int64)
-    starts, ends = token_spans(encoding)
-    return cut_points(starts, ends, sentence_ends(text), max_tokens)
+    breaks = [m.end() for m in SENTENCE_END.finditer(text)]
+    return np.asarray(greedy_cuts(n, encoding.token_to_chars, breaks, max_tokens), dtype=np.int64)

@@ -338,11 +338,19 @@ def _load_part(folder: Path, dtype: np.dtype) -> _Part:
     return _Part(tokens, arrays["doc_nodes"], segment_start, token_start, arrays["segment_lengths"], stats)
 
 
-def _node_order_runs(
-    parts: list[_Part], node_ids: np.ndarray
-) -> tuple[np.ndarray, list[tuple[int, int, int]], int]:
-    """Per-node segment counts and the copy plan: runs (part, first doc, end doc) of documents that are
-    consecutive both in a part and in node order. Returns (num_segments per node, runs, duplicates)."""
+@dataclass
+class _CopyPlan:
+    """Runs of documents consecutive both in one part and in node order: one copy each in the merge
+    (a handful when the docs shards are in page-id order; one per document at worst)."""
+
+    num_segments: np.ndarray  # per node, in node order
+    run_part: np.ndarray
+    run_first: np.ndarray  # first document of the run within its part
+    run_end: np.ndarray
+    duplicates: int
+
+
+def _node_order_runs(parts: list[_Part], node_ids: np.ndarray) -> _CopyPlan:
     doc_nodes = np.concatenate([p.doc_nodes for p in parts])
     doc_part = np.concatenate([np.full(len(p.doc_nodes), i, dtype=np.int64) for i, p in enumerate(parts)])
     doc_local = np.concatenate([np.arange(len(p.doc_nodes), dtype=np.int64) for p in parts])
@@ -354,7 +362,7 @@ def _node_order_runs(
     first[1:] = sorted_nodes[1:] != sorted_nodes[:-1]
     duplicates = int(len(order) - np.count_nonzero(first))
     order, sorted_nodes = order[first], sorted_nodes[first]
-    if len(sorted_nodes) != len(node_ids):
+    if len(sorted_nodes) != len(node_ids):  # unique and in [0, N): equal lengths mean every node is there
         missing = np.setdiff1d(np.arange(len(node_ids)), sorted_nodes)
         raise PipelineError(
             f"{len(missing)} graph nodes have no document in the docs shards (e.g. page id "
@@ -362,14 +370,20 @@ def _node_order_runs(
         )
     part_o, local_o = doc_part[order], doc_local[order]
     breaks = np.flatnonzero((part_o[1:] != part_o[:-1]) | (local_o[1:] != local_o[:-1] + 1)) + 1
-    starts = np.concatenate([[0], breaks]).astype(np.int64)
-    ends = np.concatenate([breaks, [len(order)]]).astype(np.int64)
-    runs = [
-        (int(part_o[a]), int(local_o[a]), int(local_o[b - 1]) + 1)
-        for a, b in zip(starts.tolist(), ends.tolist(), strict=True)
-        if b > a
-    ]
-    return num_segments[order], runs, duplicates
+    starts = np.concatenate([[0], breaks]).astype(np.int64) if len(order) else np.zeros(0, np.int64)
+    ends = np.concatenate([breaks, [len(order)]]).astype(np.int64) if len(order) else np.zeros(0, np.int64)
+    return _CopyPlan(num_segments[order], part_o[starts], local_o[starts], local_o[ends - 1] + 1, duplicates)
+
+
+def _chunks(plan: _CopyPlan, size: int = 1 << 16) -> Iterator[tuple[int, int, int]]:
+    # Python ints in bounded chunks: a per-document plan of 7M runs never becomes one list of tuples.
+    for a in range(0, len(plan.run_part), size):
+        yield from zip(
+            plan.run_part[a : a + size].tolist(),
+            plan.run_first[a : a + size].tolist(),
+            plan.run_end[a : a + size].tolist(),
+            strict=True,
+        )
 
 
 def merge_parts(corpus_dir: str | os.PathLike, cfg: SegmentsConfig, key: dict[str, Any]) -> dict[str, Any]:
@@ -387,18 +401,20 @@ def merge_parts(corpus_dir: str | os.PathLike, cfg: SegmentsConfig, key: dict[st
             "run the same command again to redo only those"
         )
     parts = [_load_part(part_dir(corpus_dir, r), dtype) for r in range(cfg.tasks)]
-    num_segments, runs, duplicates = _node_order_runs(parts, node_ids)
+    plan = _node_order_runs(parts, node_ids)
+    num_segments, duplicates = plan.num_segments, plan.duplicates
 
-    segment_lengths = []
+    lengths = np.empty(int(num_segments.sum()), dtype=np.int32)
+    cursor = 0
     with atomic_path(out / "tokens.bin") as tmp, open(tmp, "wb") as f:
-        for part_index, first, end in runs:
+        for part_index, first, end in _chunks(plan):
             p = parts[part_index]
             s0, s1 = int(p.segment_start[first]), int(p.segment_start[end])
-            segment_lengths.append(p.segment_lengths[s0:s1])
+            lengths[cursor : cursor + s1 - s0] = p.segment_lengths[s0:s1]
+            cursor += s1 - s0
             t0, t1 = int(p.token_start[s0]), int(p.token_start[s1])
             for a in range(t0, t1, COPY_TOKENS):
                 f.write(p.tokens[a : min(a + COPY_TOKENS, t1)].tobytes())
-    lengths = np.concatenate(segment_lengths) if segment_lengths else np.zeros(0, np.int32)
     segments = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
     doc_segments = np.concatenate([[0], np.cumsum(num_segments, dtype=np.int64)]).astype(np.int64)
     for name, array in (("segments", segments), ("doc_segments", doc_segments)):
@@ -505,7 +521,10 @@ def corpus_texts(inputs: SegmentsInputs, node_ids: np.ndarray, batch_rows: int =
 
 
 def run_segments(cfg: SegmentsConfig, corpus_dir: str) -> dict:
-    """Build `corpus_dir/segments/` (or reuse it when it was built with the same key); returns the manifest."""
+    """Build `corpus_dir/segments/` (or reuse it when it was built with the same key); returns the manifest.
+
+    With `executor.kind=slurm` the tasks and the merge are submitted as job arrays and this returns {}
+    at once; the tokenizer (trained here for `train`) is saved before submission, on this machine."""
     corpus = Path(os.path.abspath(corpus_dir))
     out = segments_dir(corpus)
     inputs = read_inputs(corpus)
@@ -520,6 +539,7 @@ def run_segments(cfg: SegmentsConfig, corpus_dir: str) -> dict:
                 f"{out} was made with another segments config, tokenizer or graph (hash "
                 f"{done.get('config_hash')}, requested {want}); use a new corpus folder or delete {out}"
             )
+        shutil.rmtree(out / PARTS, ignore_errors=True)  # left if a run died between manifest and cleanup
         logger.info(f"{out}: segments already complete (hash {want}), nothing to do")
         return done
 

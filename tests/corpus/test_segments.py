@@ -11,7 +11,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import AutoTokenizer
 
 import corpus.segments as segments_module
-from corpus.segmenter import cut_points, segment_cuts, sentence_ends, token_spans
+from corpus.segmenter import greedy_cuts, segment_cuts, sentence_ends
 from corpus.segments import run_segments, segment_shard, task_rows
 from corpus.tokenizer import encoding_backend, load_tokenizer, save_tokenizer
 from pipeline.config import load_config
@@ -96,24 +96,44 @@ def test_long_sentences_cut_at_word_starts_then_hard():
     assert np.diff(cuts).max() <= 16 and np.diff(cuts).min() >= 1 and cuts[-1] == len(enc)
 
 
-def test_cut_points_bounds_on_random_spans():
+def reference_cuts(starts: np.ndarray, ends: np.ndarray, breaks: np.ndarray, m: int) -> list[int]:
+    """The same rule computed the obvious way: every token's sentence/word-start flag, then greedy."""
+    n = len(starts)
+    if n <= m:
+        return [0, n] if n else [0]
+    opens = np.zeros(n, dtype=bool)
+    opens[1:] = np.searchsorted(breaks, starts[1:], "right") > np.searchsorted(breaks, ends[:-1], "left")
+    word = np.zeros(n, dtype=bool)
+    word[1:] = starts[1:] > ends[:-1]
+    cuts, s = [0], 0
+    while n - s > m:
+        window = np.arange(s + 1, s + m + 1)
+        for flags in (opens, word):
+            hits = window[flags[window]]
+            if len(hits):
+                s = int(hits[-1])
+                break
+        else:
+            s += m
+        cuts.append(s)
+    return [*cuts, n]
+
+
+def test_greedy_cuts_match_the_reference_on_random_spans():
     rng = np.random.default_rng(0)
-    for _ in range(200):
+    for _ in range(300):
         n = int(rng.integers(0, 400))
         gaps = rng.integers(0, 3, size=n)
         widths = rng.integers(1, 6, size=n)
-        starts = np.cumsum(gaps + np.concatenate([[0], widths[:-1]]))
+        starts = np.cumsum(gaps + np.concatenate([[0], widths[:-1]])).astype(np.int64)
         ends = starts + widths
-        breaks = (
-            np.sort(rng.choice(int(ends[-1]) + 1 if n else 1, size=min(n, 20), replace=False))
-            if n
-            else starts
-        )
+        top = int(ends[-1]) + 1 if n else 1
+        breaks = np.sort(rng.choice(top, size=min(top, int(rng.integers(0, 40))), replace=False))
         m = int(rng.integers(1, 50))
-        cuts = cut_points(starts, ends, breaks, m)
+        cuts = greedy_cuts(n, lambda i, s=starts, e=ends: (int(s[i]), int(e[i])), breaks.tolist(), m)
+        assert cuts == reference_cuts(starts, ends, breaks, m)
         lengths = np.diff(cuts)
-        assert cuts[0] == 0 and cuts[-1] == n
-        assert (lengths >= 1).all() and (lengths <= m).all()
+        assert cuts[0] == 0 and cuts[-1] == n and (lengths >= 1).all() and (lengths <= m).all()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -146,7 +166,8 @@ def test_sample_segments_reproduce_documents_cut_at_sentence_ends(segments_built
             normalized = backend.normalizer.normalize_str(text)
             assert WS.sub("", backend.decode(ids.tolist())) == WS.sub("", normalized), node
             compared += 1
-        starts, ends = token_spans(enc)
+        spans = np.array(enc.offsets, dtype=np.int64).reshape(-1, 2)
+        starts, ends = spans[:, 0], spans[:, 1]
         breaks = sentence_ends(text)
         for cut in (segments[first + 1 : last] - segments[first]).tolist():
             internal += 1
