@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
@@ -170,15 +171,17 @@ def iter_docs(
                 a, b = max(first, base), min(end, base + n)
                 if a < b:
                     table = f.read_row_group(g, columns=["id", "text"]).slice(a - base, b - a)
+                    row = a
                     for batch in table.to_batches(max_chunksize=batch_rows):
-                        ids = batch.column(0)
-                        texts = batch.column(1)
+                        ids, texts = batch.column(0), batch.column(1)
                         if ids.null_count or texts.null_count:
-                            row = a + int(np.flatnonzero(ids.is_null() | texts.is_null())[0])
+                            null = pc.or_(ids.is_null(), texts.is_null()).to_numpy(zero_copy_only=False)
                             raise PipelineError(
-                                f"shard {shard.path} row {row}: null id or text; {REBUILD_HINT}"
+                                f"shard {shard.path} row {row + int(np.flatnonzero(null)[0])}: null id or "
+                                f"text; {REBUILD_HINT}"
                             )
                         yield ids.to_numpy().astype(np.int64, copy=False), texts.to_pylist()
+                        row += len(batch)
                 base += n
         except (pa.ArrowException, OSError) as e:
             raise PipelineError(f"shard {shard.path} could not be read ({e}); {REBUILD_HINT}") from e

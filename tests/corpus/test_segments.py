@@ -331,6 +331,16 @@ def test_half_written_docs_shard_is_named(segments_hand_corpus: Path):
         run_segments(seg_config(), str(segments_hand_corpus))
 
 
+def test_null_text_names_shard_and_row(segments_hand_corpus: Path):
+    shard = segments_hand_corpus / "docs" / "rank-00001.parquet"
+    table = pq.read_table(shard)
+    texts = table.column("text").to_pylist()
+    texts[3] = None
+    pq.write_table(table.set_column(2, "text", pa.array(texts, pa.string())), shard, row_group_size=2)
+    with pytest.raises(PipelineError, match=r"rank-00001.parquet row 3: null id or text"):
+        run_segments(seg_config("segments.batch_size=1"), str(segments_hand_corpus))
+
+
 def test_docs_that_do_not_match_the_graph_are_refused(segments_hand_corpus: Path):
     # Replace a shard by one without the node of id 10 (manifest row count kept consistent).
     shard = segments_hand_corpus / "docs" / "rank-00001.parquet"
