@@ -87,3 +87,9 @@ def test_link_is_swapped_to_the_newest_folder(tmp_path: Path):
     point_link(tmp_path / "c", tmp_path / "c-2")
     assert os.readlink(tmp_path / "c") == "c-2" and (tmp_path / "c").resolve() == (tmp_path / "c-2").resolve()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c", "c-1", "c-2"]  # no temporary links left
+
+
+@pytest.mark.parametrize("preset", sorted((SAMPLE_CONFIG.parent).glob("*.yaml")), ids=lambda p: p.name)
+def test_corpus_presets_load(preset: Path):
+    cfg = load_config(preset)
+    assert cfg.segments.max_tokens * 2 + 3 <= 512
