@@ -28,17 +28,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from corpus.extract import LINK_TYPE as LINK  # the docs/redirects contract, from its one definition
 
 WIKIPEDIA = {"nodes": 7_000_000, "redirects": 11_000_000, "links": 200_000_000}
-LINK = pa.struct(
-    [
-        ("target", pa.string()),
-        ("anchor", pa.string()),
-        ("start", pa.int32()),
-        ("end", pa.int32()),
-        ("kind", pa.string()),
-    ]
-)
 
 
 def zipf_ranks(rng: np.random.Generator, n: int, size: int) -> np.ndarray:

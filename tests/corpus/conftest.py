@@ -15,29 +15,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from corpus.extract import DOCS_SCHEMA as _DOCS
+from corpus.extract import REDIRECTS_SCHEMA as _REDIRECTS
+
 DATA = Path(__file__).resolve().parents[1] / "data" / "wiki"
 SAMPLE_DUMP = DATA / "enwiki-sample.xml.bz2"
 SAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "corpus" / "sample.yaml"
-
-_LINK = pa.struct(
-    [
-        ("target", pa.string()),
-        ("anchor", pa.string()),
-        ("start", pa.int32()),
-        ("end", pa.int32()),
-        ("kind", pa.string()),
-    ]
-)
-_DOCS = pa.schema(
-    [
-        ("id", pa.int64()),
-        ("title", pa.string()),
-        ("text", pa.string()),
-        ("links", pa.list_(_LINK)),
-        ("is_disambiguation", pa.bool_()),
-    ]
-)
-_REDIRECTS = pa.schema([("source", pa.string()), ("target", pa.string())])
 
 
 def w_sentence(seed: int, words: int) -> str:

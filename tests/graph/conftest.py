@@ -11,27 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-SAMPLE_DUMP = Path(__file__).resolve().parents[1] / "data" / "wiki" / "enwiki-sample.xml.bz2"
+from corpus.extract import DOCS_SCHEMA, REDIRECTS_SCHEMA
 
-LINK = pa.struct(
-    [
-        ("target", pa.string()),
-        ("anchor", pa.string()),
-        ("start", pa.int32()),
-        ("end", pa.int32()),
-        ("kind", pa.string()),
-    ]
-)
-DOCS_SCHEMA = pa.schema(
-    [
-        ("id", pa.int64()),
-        ("title", pa.string()),
-        ("text", pa.string()),
-        ("links", pa.list_(LINK)),
-        ("is_disambiguation", pa.bool_()),
-    ]
-)
-REDIRECTS_SCHEMA = pa.schema([("source", pa.string()), ("target", pa.string())])
+SAMPLE_DUMP = Path(__file__).resolve().parents[1] / "data" / "wiki" / "enwiki-sample.xml.bz2"
 
 
 def link(target: str, kind: str = "body") -> dict:
