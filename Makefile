@@ -81,8 +81,7 @@ eval: install
 
 # The whole pipeline on the bundled Wikipedia sample: corpus -> pretrain the demo preset, stopped halfway as
 # a preemption would -> resume to the end -> export -> eval -> summary. The corpus is reused when its config
-# and input are unchanged; the run starts afresh every time (runs/demo is removed first). The resume clears
-# train.stop_after, which the run's saved config.yaml keeps from the first half.
+# and input are unchanged; the run starts afresh every time (runs/demo is removed first).
 DEMO_MAKE := $(MAKE) --no-print-directory PRESET=demo RUN=demo CHECKPOINT=auto OUT=runs/demo/export \
 	MODEL=runs/demo/export DTYPE=fp32
 
@@ -97,7 +96,7 @@ demo: install
 		echo "== demo 2/6: pretrain preset demo on $(LAUNCH), stopped at step $$half as a preemption would" && \
 		$(DEMO_MAKE) pretrain ARGS="train.stop_after=$$half"
 	@echo "== demo 3/6: make resume RUN=demo: continue from the newest checkpoint to the end"
-	@$(DEMO_MAKE) resume ARGS="train.stop_after=null"
+	@$(DEMO_MAKE) resume
 	@echo "== demo 4/6: make export RUN=demo -> runs/demo/export"
 	@$(DEMO_MAKE) export
 	@echo "== demo 5/6: make eval RUN=demo: held-out MLM and DRP metrics -> runs/demo/export/eval.json"

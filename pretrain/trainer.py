@@ -9,6 +9,7 @@ The data stream is a pure function of the global sample number, so the whole dat
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -216,7 +217,9 @@ def _prepare_run_dir(
                 "resume with the saved config or start a new run (train.run_name)"
             )
     if acc.is_main_process:
-        save_resolved(cfg, saved)
+        # stop_after belongs to this invocation (a planned preemption), not to the run: saved, it would make
+        # `make resume` (which starts from this file) stop again at once.
+        save_resolved(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, stop_after=None)), saved)
         log.info("run folder %s (config from %s)", run_dir, config_path or "defaults")
     acc.wait_for_everyone()
 
