@@ -45,26 +45,13 @@ SITE_ALIASES: dict[str, dict[int, tuple[str, ...]]] = {
     "enwiki": {4: ("WP",), 5: ("WT",), 10: ("TM",)},
 }
 
-# English Wikipedia's namespaces, as its dumps list them (used for JSONL corpora and tests).
+# English Wikipedia's namespaces, as its dumps list them (used for JSONL corpora and tests): the canonical
+# ones, with enwiki's names for the project namespace, plus its extension namespaces.
 _ENWIKI_NAMESPACES: dict[int, str] = {
-    -2: "Media",
-    -1: "Special",
+    **CANONICAL_NAMES,
     0: "",
-    1: "Talk",
-    2: "User",
-    3: "User talk",
     4: "Wikipedia",
     5: "Wikipedia talk",
-    6: "File",
-    7: "File talk",
-    8: "MediaWiki",
-    9: "MediaWiki talk",
-    10: "Template",
-    11: "Template talk",
-    12: "Help",
-    13: "Help talk",
-    14: "Category",
-    15: "Category talk",
     100: "Portal",
     101: "Portal talk",
     108: "Book",
