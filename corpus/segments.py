@@ -58,7 +58,7 @@ from corpus.tokenizer import (
 )
 from graph.shards import REBUILD_HINT, Shard, open_shard, read_corpus_shards
 from graph.store import MANIFEST as GRAPH_MANIFEST
-from graph.store import graph_dir, read_manifest
+from graph.store import graph_dir, require_manifest
 from pipeline.atomic import atomic_dir, atomic_path, write_json_atomic
 from pipeline.config import config_hash, save_resolved, to_dict
 from pipeline.errors import PipelineError
@@ -98,12 +98,7 @@ def read_inputs(corpus_dir: str | os.PathLike) -> SegmentsInputs:
     corpus = Path(corpus_dir)
     shards = read_corpus_shards(corpus)
     gdir = graph_dir(corpus)
-    graph = read_manifest(gdir)
-    if graph is None:
-        raise PipelineError(
-            f"{gdir / GRAPH_MANIFEST} is missing: the graph of {corpus} is not built; "
-            f"run `linkbert corpus graph --corpus {corpus}` first"
-        )
+    graph = require_manifest(corpus)
     if graph.get("extract_sha256", shards.manifest_sha256) != shards.manifest_sha256:
         raise PipelineError(
             f"{gdir} was built from an earlier extraction of {corpus} (extract.json changed); "

@@ -38,6 +38,18 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
         raise PipelineError(f"{manifest} is not valid JSON ({e}); delete {path} and rerun the graph") from e
 
 
+def require_manifest(corpus_dir: str | Path) -> dict[str, Any]:
+    """The graph manifest of a corpus folder; a PipelineError saying how to build it when it is absent."""
+    path = graph_dir(corpus_dir)
+    manifest = read_manifest(path)
+    if manifest is None:
+        raise PipelineError(
+            f"{path / MANIFEST} is missing: {corpus_dir} has no complete graph (not built, or cut off); "
+            f"run `linkbert corpus graph --corpus {corpus_dir}`"
+        )
+    return manifest
+
+
 @dataclass
 class DocumentGraph:
     path: Path
@@ -50,12 +62,7 @@ class DocumentGraph:
     @classmethod
     def load(cls, corpus_dir: str | Path, mmap: bool = True) -> DocumentGraph:
         path = graph_dir(corpus_dir)
-        manifest = read_manifest(path)
-        if manifest is None:
-            raise PipelineError(
-                f"{path} has no complete graph ({MANIFEST} missing); run `linkbert corpus graph --corpus "
-                f"{corpus_dir}`"
-            )
+        manifest = require_manifest(corpus_dir)
         mode = "r" if mmap else None
         try:
             arrays = {name: np.load(path / f"{name}.npy", mmap_mode=mode) for name in ARRAYS}
