@@ -82,6 +82,20 @@ def sizes(args: argparse.Namespace, seq: int) -> list[str]:
     ]
 
 
+def bert_config(args: argparse.Namespace, seq: int):
+    """The BertConfig of the same sizes as `sizes` (for the models both sides of a comparison build)."""
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=args.vocab,
+        hidden_size=args.hidden,
+        num_hidden_layers=args.layers,
+        num_attention_heads=args.heads,
+        intermediate_size=args.hidden * 4,
+        max_position_embeddings=max(512, seq),
+    )
+
+
 class Ours:
     """The trainer's step, built exactly as `run_pretrain` builds its parts."""
 
@@ -191,16 +205,8 @@ def run_cpu(args: argparse.Namespace) -> None:
         "train.lr=1e-4",  # small: the two copies stay in the same numeric regime for the whole run
     ]
     cfg = load_config(None, overrides)
-    from transformers import BertConfig
 
-    config = BertConfig(
-        vocab_size=args.vocab,
-        hidden_size=args.hidden,
-        num_hidden_layers=args.layers,
-        num_attention_heads=args.heads,
-        intermediate_size=args.hidden * 4,
-        max_position_embeddings=max(512, args.seq),
-    )
+    config = bert_config(args, args.seq)
     config.num_drp_labels = 3
     torch.manual_seed(0)
     model = LinkBertForPreTraining(config)
@@ -229,7 +235,7 @@ def run_cpu(args: argparse.Namespace) -> None:
 
 
 def run_gpu(args: argparse.Namespace) -> None:
-    from transformers import BertConfig, BertForPreTraining
+    from transformers import BertForPreTraining
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu" and not args.allow_cpu:
@@ -255,14 +261,7 @@ def run_gpu(args: argparse.Namespace) -> None:
                 "logging.progress_bar=false",
             ],
         )
-        config = BertConfig(
-            vocab_size=args.vocab,
-            hidden_size=args.hidden,
-            num_hidden_layers=args.layers,
-            num_attention_heads=args.heads,
-            intermediate_size=args.hidden * 4,
-            max_position_embeddings=512,
-        )
+        config = bert_config(args, seq)
         config.num_drp_labels = 3
         batches = random_batches(4, batch, seq, args.vocab, device)
         sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
