@@ -265,7 +265,7 @@ def _prepare_run_dir(
         if existing is not None:
             raise PipelineError(
                 f"run folder {run_dir} already has checkpoints (newest {existing.name}): continue it with "
-                "--resume auto, or choose another train.run_name"
+                f"`make resume RUN={cfg.train.run_name}` (--resume auto), or choose another RUN (train.run_name)"
             )
     elif previous is not None:
         before, now = stream_view(previous), stream_view(to_dict(cfg))
