@@ -59,9 +59,12 @@ def _run(
 ) -> int:
     checkpointer = Checkpointer(acc, run_dir, cfg.checkpoint)
     resuming = bool(checkpointer.resume_candidates())
+    given_corpus = cfg.data.corpus
     cfg = _pin_corpus(cfg, run_dir, resuming=resuming)
     model, optimizer, scheduler, corpus = _build(acc, cfg)
-    before = _prepare_run_dir(acc, run_dir, cfg, resuming=resuming, config_path=config_path)
+    before = _prepare_run_dir(
+        acc, run_dir, cfg, resuming=resuming, config_path=config_path, given_corpus=given_corpus
+    )
     state = TrainerState(config_hash=stream_hash(cfg), world_size=acc.num_processes)
     if resuming:
         restored = checkpointer.restore(expected_hash=state.config_hash)
@@ -254,7 +257,13 @@ def _pin_corpus(cfg: PipelineConfig, run_dir: Path, *, resuming: bool) -> Pipeli
 
 
 def _prepare_run_dir(
-    acc: Accelerator, run_dir: Path, cfg: PipelineConfig, *, resuming: bool, config_path: str | None
+    acc: Accelerator,
+    run_dir: Path,
+    cfg: PipelineConfig,
+    *,
+    resuming: bool,
+    config_path: str | None,
+    given_corpus: str,
 ) -> dict[str, Any] | None:
     """Check the run folder against this launch and save the resolved config; returns the config saved
     by the previous launch (None on a fresh start)."""
@@ -282,7 +291,7 @@ def _prepare_run_dir(
         # `make resume` (which starts from this file) stop again at once.
         save_resolved(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, stop_after=None)), saved)
         if not resuming or not (run_dir / PIN_FILE).is_file():
-            write_pin(run_dir, Path(cfg.data.corpus), given=cfg.data.corpus)
+            write_pin(run_dir, Path(cfg.data.corpus), given=given_corpus)
         log.info("run folder %s (config from %s)", run_dir, config_path or "defaults")
     acc.wait_for_everyone()
     return previous
