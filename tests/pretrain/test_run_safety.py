@@ -243,6 +243,12 @@ def test_resuming_a_finished_run_says_so(finished_run, tmp_path, capsys):
     assert run_cli(["--config", str(copy / "config.yaml"), "--resume", "auto"]) == 0
     assert "already finished: step 4 of train.max_steps=4" in capsys.readouterr().out
     assert (copy / "metrics.jsonl").read_text() == rows
+    # `make resume` asks preflight first: it says so and launches nothing (status 10, make exits 0).
+    from pipeline import cli
+    from pretrain.preflight import FINISHED
+
+    assert cli.main(["preflight", "--config", str(copy / "config.yaml"), "--resume", "auto"]) == FINISHED
+    assert "already finished" in capsys.readouterr().out
 
 
 def test_a_raised_max_steps_on_resume_prints_and_follows_the_new_schedule(
