@@ -293,6 +293,13 @@ def preflight(
             f"the lr never reaches train.lr={cfg.train.lr:g}; lower train.warmup_steps (e.g. "
             f"{max(1, cfg.train.max_steps // 10)})"
         )
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if cfg.data.num_workers * shape.per_machine > cpus:
+        notes.append(
+            f"warning: data.num_workers={cfg.data.num_workers} x {shape.per_machine} processes = "
+            f"{cfg.data.num_workers * shape.per_machine} DataLoader workers on {cpus} CPUs: they will compete with "
+            f"training; lower data.num_workers (the example stream is the same for any count)"
+        )
     dims = model_dims(cfg, corpus.vocab_size)
     notes.append(
         check_memory(cfg, dims, shape, available if available is not None else available_memory(shape))

@@ -19,7 +19,7 @@ import torch
 
 from corpus.build import point_link
 from pipeline.errors import PipelineError
-from pretrain.checkpoint import MARKER
+from pretrain.checkpoint import MARKER, list_checkpoints
 from pretrain.export import run_export
 from pretrain.pin import PIN_FILE
 from pretrain.run_lock import LOCK_FILE
@@ -269,3 +269,20 @@ def test_a_raised_max_steps_on_resume_prints_and_follows_the_new_schedule(
     lr_straight = {r["step"]: r["lr"] for r in read_metrics(tmp_path / "straight")}
     assert [lr_split[s] for s in range(5, 9)] == [lr_straight[s] for s in range(5, 9)]
     assert min(lr_split[s] for s in range(5, 9)) > 0
+
+
+# --- 2 and 6. a real 2-process launch: rank 0 holds the lock; each fact logged once ---------------------
+
+
+@pytest.mark.slow  # one `accelerate launch` of 2 CPU processes (~30 s of start-up on 2 cores)
+def test_two_process_launch_holds_the_lock_on_rank_0_and_logs_each_fact_once(corpora: Path, tmp_path: Path):
+    from tests.pretrain.test_distributed import launch
+
+    args = tiny_args(corpora / "papers-1", tmp_path, "ddp", "train.max_steps=4", "checkpoint.every=2")
+    out = launch("cpu.yaml", [*args, "logging.every=2"], tmp_path)
+    assert out.count("model from scratch:") == 1, out  # the model report, once (was once per rank + print)
+    assert out.count("run folder ") == 1 and out.count("training steps 0 -> 4") == 1
+    for noise in ("Removed shared tensor", "Setting accelerator to CPU", "Setting ds_accelerator"):
+        assert noise not in out, noise
+    assert not (tmp_path / "ddp" / LOCK_FILE).exists()  # released by rank 0 at the end
+    assert [s for s, _ in list_checkpoints(tmp_path / "ddp" / "checkpoints")] == [2, 4]
