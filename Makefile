@@ -49,28 +49,38 @@ CORPUS_ARGS ?=
 corpus: install
 	$(BIN)/linkbert corpus build --config $(CORPUS_CONFIG) --input $(DUMP) --root data/corpus --name $(NAME) $(CORPUS_ARGS)
 
-# Pretraining. PRESET: configs/pretrain/<PRESET>.yaml; RUN: run name (runs/<RUN>/); ARGS: overrides
-# ("train.lr=1e-4 train.max_steps=200"); LAUNCH: accelerate config (2 CPU processes without a GPU,
-# one GPU process with one). `make resume RUN=name` continues from the newest complete checkpoint.
+# Pretraining. PRESET: configs/pretrain/<PRESET>.yaml (demo, tiny-cpu, ci; tiny, base, large for GPUs);
+# RUN: run name (runs/<RUN>/); ARGS: overrides ("train.lr=1e-4 train.max_steps=200"); LAUNCH: accelerate
+# config (2 CPU processes without a GPU, one GPU process with one). Both targets first run
+# `linkbert preflight` (config, corpus, run folder, batch, memory) in one process, so errors print once
+# before `accelerate launch` starts anything. `make resume RUN=name` continues from the newest checkpoint
+# that is complete and loads; CHECKPOINT=<checkpoint folder> resumes from that one.
 PRESET ?= demo
 RUN ?= $(PRESET)
 ARGS ?=
 LAUNCH ?= $(if $(shell command -v nvidia-smi 2>/dev/null),configs/accelerate/gpu.yaml,configs/accelerate/cpu.yaml)
 ACCELERATE := $(BIN)/accelerate launch --config_file $(LAUNCH) -m pipeline.cli
+PREFLIGHT := $(BIN)/linkbert preflight --launch $(LAUNCH)
 
 pretrain: install
+	@$(PREFLIGHT) --config configs/pretrain/$(PRESET).yaml train.run_name=$(RUN) $(ARGS)
 	$(ACCELERATE) pretrain --config configs/pretrain/$(PRESET).yaml train.run_name=$(RUN) $(ARGS)
 
+# Preflight exits 10 for a run that already reached train.max_steps: it says so, nothing is launched.
 resume: install
-	@test -f runs/$(RUN)/config.yaml || { echo "error: runs/$(RUN)/config.yaml not found: no run named $(RUN)"; exit 2; }
-	$(ACCELERATE) pretrain --config runs/$(RUN)/config.yaml --resume auto $(ARGS)
+	@test -f runs/$(RUN)/config.yaml || { echo "error: runs/$(RUN)/config.yaml not found: no run named $(RUN) (start one with make pretrain RUN=$(RUN))"; exit 2; }
+	@rc=0; $(PREFLIGHT) --config runs/$(RUN)/config.yaml --resume $(CHECKPOINT) $(ARGS) || rc=$$?; \
+		if [ $$rc = 10 ]; then exit 0; elif [ $$rc != 0 ]; then exit $$rc; fi; \
+		echo "$(ACCELERATE) pretrain --config runs/$(RUN)/config.yaml --resume $(CHECKPOINT) $(ARGS)"; \
+		$(ACCELERATE) pretrain --config runs/$(RUN)/config.yaml --resume $(CHECKPOINT) $(ARGS)
 
 # Export a run to a Hugging Face folder and evaluate it on the run's held-out split (corpus and split
 # from runs/<RUN>/config.yaml). CHECKPOINT: auto (newest complete) or a checkpoint folder; DTYPE: fp32,
-# bf16 or fp16; MODEL: the exported folder to evaluate.
+# bf16 or fp16; OUT: the export folder (runs/<RUN>/export, runs/<RUN>/export-bf16 for DTYPE=bf16, ...:
+# an export never replaces one of another dtype); MODEL: the exported folder to evaluate (default OUT).
 CHECKPOINT ?= auto
-OUT ?= runs/$(RUN)/export
 DTYPE ?= fp32
+OUT ?= runs/$(RUN)/export$(if $(filter-out fp32,$(DTYPE)),-$(DTYPE))
 MODEL ?= $(OUT)
 
 export: install

@@ -5,6 +5,7 @@
     linkbert corpus segments --corpus DIR [--tokenizer PATH|train]
     linkbert corpus build    --input DUMP [DUMP ...] --root data/corpus --name NAME   (all three)
     linkbert graph stats     --corpus DIR
+    linkbert preflight       --config configs/pretrain/demo.yaml [--launch ACCELERATE_YAML] [--resume auto]
     linkbert pretrain        --config configs/pretrain/demo.yaml [key=value ...] [--resume auto]
     linkbert export          --checkpoint DIR|auto --output DIR
     linkbert eval            --model DIR [--corpus DIR]
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -28,12 +30,32 @@ from pipeline.errors import PipelineError
 log = logging.getLogger("linkbert")
 
 
+# Third-party loggers that report routine facts at INFO on every process: warnings only.
+QUIET_LOGGERS = ("accelerate", "DeepSpeed", "deepspeed", "torch.distributed", "transformers", "datatrove")
+
+
+class _DropExpected(logging.Filter):
+    """Notices that are expected by design here, printed at every checkpoint otherwise."""
+
+    EXPECTED = ("Removed shared tensor",)  # the MLM decoder is tied to the word embeddings
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)  # accelerate prefixes "[RANK n] "
+        return not any(expected in message for expected in self.EXPECTED)
+
+
 def setup_logging(verbose: bool = False) -> None:
+    """Each fact once: ranks > 0 of a launch log warnings only; third-party chatter is kept to warnings."""
+    rank = int(os.environ.get("RANK", "0"))
+    level = logging.DEBUG if verbose else logging.INFO if rank == 0 else logging.WARNING
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
+    logging.getLogger().setLevel(level)
+    if not verbose:
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("accelerate.utils.other").addFilter(_DropExpected())
 
 
 def _add_config_args(p: argparse.ArgumentParser) -> None:
@@ -102,14 +124,26 @@ def _graph_stats(args: argparse.Namespace) -> int:
 def _pretrain(args: argparse.Namespace) -> int:
     from pretrain.trainer import run_pretrain
 
+    # --resume first, so an explicit checkpoint.resume=DIR override (make resume ARGS=...) wins over it
     extra = [f"checkpoint.resume={args.resume}"] if args.resume else []
-    return run_pretrain(_config(args, extra), config_path=args.config) or 0
+    cfg = load_config(args.config, [*extra, *args.overrides])
+    return run_pretrain(cfg, config_path=args.config) or 0
+
+
+def _preflight(args: argparse.Namespace) -> int:
+    from pretrain.preflight import run_preflight
+
+    extra = [f"checkpoint.resume={args.resume}"] if args.resume else []
+    cfg = load_config(args.config, [*extra, *args.overrides])
+    return run_preflight(cfg, launch=args.launch, resume=cfg.checkpoint.resume)
 
 
 def _export(args: argparse.Namespace) -> int:
     from pretrain.export import run_export
 
-    run_export(checkpoint=args.checkpoint, output=args.output, dtype=args.dtype, run_dir=args.run)
+    run_export(
+        checkpoint=args.checkpoint, output=args.output, dtype=args.dtype, run_dir=args.run, force=args.force
+    )
     return 0
 
 
@@ -191,11 +225,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.set_defaults(func=_pretrain)
 
+    p = commands.add_parser(
+        "preflight",
+        help="check a pretraining launch (config, corpus, run folder, batch, memory) in one process",
+    )
+    p.add_argument("--launch", help="the accelerate config the launch will use (its process count)")
+    p.add_argument("--resume", help="as for pretrain: 'auto', 'none' or a checkpoint folder")
+    _add_config_args(p)
+    p.set_defaults(func=_preflight)
+
     p = commands.add_parser("export", help="checkpoint -> Hugging Face model folder")
     p.add_argument("--checkpoint", required=True, help="a checkpoint folder, or 'auto' (newest of --run)")
     p.add_argument("--run", help="run folder (runs/NAME), needed with --checkpoint auto")
     p.add_argument("--output", required=True, help="folder to write the model to")
     p.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], default="fp32")
+    p.add_argument("--force", action="store_true", help="replace an existing export of another dtype")
     p.set_defaults(func=_export)
 
     p = commands.add_parser("eval", help="held-out MLM and DRP metrics of an exported model")

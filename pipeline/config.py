@@ -61,11 +61,36 @@ def _type_name(tp: Any) -> str:
     return str(tp).replace("typing.", "")
 
 
+# YAML 1.1 reads these words as booleans; where a field is a string (`train.mixed_precision: no`) the
+# word was meant, so it is given back instead of failing on `False`.
+BOOL_WORDS = {False: ("no", "off", "false"), True: ("yes", "on", "true")}
+
+
+class YamlWord(str):
+    """An override value YAML would read as a boolean (`no`, `off`, `yes`, `on`): a bool where the
+    field is one, the word itself where the field is a string."""
+
+    def __init__(self, word: str) -> None:
+        self.flag = yaml.safe_load(word)
+
+
+def _bool_as_word(value: bool, allowed: tuple[Any, ...] | None) -> str:
+    words = BOOL_WORDS[value]
+    if allowed is None:
+        return words[0]
+    return next((w for w in words if w in allowed), words[0])
+
+
 def _convert(value: Any, tp: Any, where: str) -> Any:
     """Check `value` against the annotation `tp` and convert it (dicts -> dataclasses, lists -> tuples)."""
     origin = get_origin(tp)
     if tp is Any:
-        return value
+        return str(value) if isinstance(value, YamlWord) else value
+    if isinstance(value, YamlWord) and origin is not Union and origin is not types.UnionType:
+        if tp is bool:
+            return value.flag
+        # `off` for a field that says `no`: the same meaning in the field's own word
+        value = value.flag if origin is Literal and str(value) not in get_args(tp) else str(value)
     if origin is Union or origin is types.UnionType:
         args = get_args(tp)
         if value is None:
@@ -83,6 +108,9 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         raise ConfigError(f"{where}: {value!r} is not a {_type_name(tp)}")
     if origin is Literal:
         allowed = get_args(tp)
+        if isinstance(value, bool) and not any(isinstance(a, bool) for a in allowed):
+            word = _bool_as_word(value, allowed)
+            value = word if word in allowed else value
         if value in allowed and not (
             isinstance(value, bool) and not any(isinstance(a, bool) for a in allowed)
         ):
@@ -132,8 +160,10 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
                 pass
         raise ConfigError(f"{where}: expected a number, got {value!r}")
     if tp is str:
+        if isinstance(value, bool):  # `key: no` in a YAML file: the word was meant
+            return _bool_as_word(value, None)
         if isinstance(value, str):
-            return value
+            return str(value)
         raise ConfigError(f"{where}: expected a string, got {value!r}")
     if isinstance(tp, type) and isinstance(value, tp):
         return value
@@ -195,6 +225,8 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() != "" else ""
     except yaml.YAMLError as e:
         raise ConfigError(f"override {text!r}: value is not valid YAML ({e})") from e
+    if isinstance(value, bool) and raw.strip().lower() not in ("true", "false"):
+        value = YamlWord(raw.strip())
     return parts, value
 
 
@@ -233,10 +265,15 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> PipelineConfig:
     """Read a preset (or the defaults when `path` is None), apply overrides, validate everything."""
     data = read_yaml(path) if path is not None else {}
-    data = merge_overrides(data, list(overrides or []))
+    overrides = list(overrides or [])
+    data = merge_overrides(data, overrides)
     try:
         return from_dict(PipelineConfig, data)
     except ConfigError as e:
+        # Blame what set the key: the last override naming it, else the file.
+        culprit = next((o for o in reversed(overrides) if f"{o.split('=', 1)[0].strip()}:" in str(e)), None)
+        if culprit is not None:
+            raise ConfigError(f"{e} (from the override {culprit!r})") from e
         source = f" in {path}" if path is not None else ""
         raise ConfigError(f"{e}{source}") from e
 

@@ -5,9 +5,15 @@ Layout of one checkpoint (docs/formats.md):
   folder of ZeRO shards), optimizer, scheduler, grad scaler, `random_states_<rank>.pkl` of every rank;
 - `trainer_state.json`: `TrainerState` below (step, next sample number, tokens seen, ...);
 - `model_config.json`: the model's `BertConfig` (+ `num_drp_labels`), so export needs no run config;
-- `COMPLETE`: written last. A folder without it was cut off mid-write and is never resumed from.
+- `COMPLETE`: written last, a JSON object with the step and the size of every other file. A folder
+  without it was cut off mid-write and is never resumed from.
 
 Every rank writes into `.step-XXXXXXXX.tmp/`; rank 0 renames it once all ranks are done.
+
+Resume fails open: `checkpoint.resume=auto` takes the newest checkpoint that is complete *and* loads.
+A listed file that is missing, has another size or does not parse (a deleted or truncated file, a disk
+that filled up after the marker) skips the checkpoint with a warning naming the file; an explicitly
+named checkpoint is never replaced by another one.
 """
 
 from __future__ import annotations
@@ -18,10 +24,13 @@ import logging
 import os
 import re
 import shutil
+import struct
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from accelerate import Accelerator
 
 from pipeline.atomic import _fsync_dir, write_json_atomic, write_text_atomic
@@ -70,6 +79,66 @@ def is_complete(path: Path) -> bool:
     return (path / MARKER).is_file()
 
 
+class DamagedCheckpoint(PipelineError):
+    """A complete checkpoint whose files are missing, truncated or unreadable."""
+
+
+def listed_files(path: Path) -> dict[str, int] | None:
+    """The file sizes the marker recorded, or None for a marker of the older plain-text form."""
+    try:
+        data = json.loads((path / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    files = data.get("files") if isinstance(data, dict) else None
+    return {str(k): int(v) for k, v in files.items()} if isinstance(files, dict) else None
+
+
+def _file_problem(file: Path) -> str | None:
+    """Why `file` would not load (cheap checks: headers and directories, not the tensors), or None."""
+    try:
+        if file.suffix == ".safetensors":
+            with file.open("rb") as f:
+                (size,) = struct.unpack("<Q", f.read(8))
+                header = json.loads(f.read(size))
+            end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+            if 8 + size + end != file.stat().st_size:
+                return f"{file.stat().st_size} bytes, its header describes {8 + size + end}"
+        elif file.suffix == ".json":
+            json.loads(file.read_text())
+        elif zipfile.is_zipfile(file):  # torch.save's format: the central directory sits at the end
+            with zipfile.ZipFile(file) as z:
+                z.infolist()
+        elif file.suffix in (".bin", ".pt", ".pth", ".pkl"):
+            return "not a torch.save archive (truncated?)"
+    except (OSError, ValueError, KeyError, TypeError, IndexError, struct.error, zipfile.BadZipFile) as e:
+        return f"unreadable ({type(e).__name__}: {e})"
+    return None
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """What is wrong with a complete checkpoint's files, naming the file; None when all look loadable."""
+    listed = listed_files(path)
+    if listed is not None:
+        for name, size in sorted(listed.items()):
+            file = path / name
+            if not file.is_file():
+                return f"{file} is missing"
+            if file.stat().st_size != size:
+                return f"{file} has {file.stat().st_size} bytes, {size} were written"
+    names = (
+        sorted(listed)
+        if listed is not None
+        else sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file() and p.name != MARKER)
+    )
+    if STATE_FILE not in names:
+        return f"{path / STATE_FILE} is missing"
+    for name in names:
+        problem = _file_problem(path / name)
+        if problem is not None:
+            return f"{path / name}: {problem}"
+    return None
+
+
 def list_checkpoints(checkpoints_dir: Path) -> list[tuple[int, Path]]:
     """All `step-XXXXXXXX` folders (complete or not), oldest first."""
     if not checkpoints_dir.is_dir():
@@ -101,18 +170,24 @@ class Checkpointer:
 
     # --- resume ----------------------------------------------------------------------------------
 
-    def resume_path(self) -> Path | None:
-        """The checkpoint `checkpoint.resume` asks for: none, the newest complete one, or a given folder."""
+    def resume_candidates(self) -> list[Path]:
+        """The checkpoints `checkpoint.resume` allows, best first: none, the complete ones newest first
+        (`auto`), or the one folder it names."""
         spec = self.cfg.resume
         if spec == "none":
-            return None
+            return []
         if spec == "auto":
-            path = newest_complete(self.dir)
-            if path is None:
+            found = []
+            for _, path in reversed(list_checkpoints(self.dir)):
+                if is_complete(path):
+                    found.append(path)
+                else:
+                    log.warning("ignoring checkpoint %s: no %s marker (cut off mid-write)", path, MARKER)
+            if not found:
                 log.info(
                     "checkpoint.resume=auto: no complete checkpoint in %s, starting from step 0", self.dir
                 )
-            return path
+            return found
         path = Path(spec)
         if not path.is_dir():
             raise PipelineError(f"checkpoint.resume={spec}: no such checkpoint folder")
@@ -121,10 +196,36 @@ class Checkpointer:
                 f"checkpoint {path} has no {MARKER} marker (cut off mid-write); resume from an older one "
                 "or use --resume auto"
             )
-        return path
+        return [path]
+
+    def resume_path(self) -> Path | None:
+        candidates = self.resume_candidates()
+        return candidates[0] if candidates else None
+
+    def restore(self, *, expected_hash: str | None = None) -> tuple[Path, TrainerState] | None:
+        """Load the best checkpoint that loads; damaged ones are skipped with a warning (with `auto`)."""
+        candidates = self.resume_candidates()
+        explicit = self.cfg.resume != "auto"
+        for i, path in enumerate(candidates):
+            try:
+                return path, self.load(path, expected_hash=expected_hash)
+            except DamagedCheckpoint as e:
+                if explicit:
+                    raise
+                rest = candidates[i + 1 :]
+                if not rest:
+                    raise DamagedCheckpoint(
+                        f"{e}; no older complete checkpoint in {self.dir} loads either: start a new run "
+                        "(another train.run_name)"
+                    ) from e
+                log.warning("skipping damaged checkpoint: %s; trying %s", e, rest[0].name)
+        return None
 
     def load(self, path: Path, *, expected_hash: str | None = None) -> TrainerState:
         """Restore model, optimizer, scheduler, scaler and RNG states; return the trainer state."""
+        problem = checkpoint_problem(path)
+        if problem is not None:
+            raise DamagedCheckpoint(f"checkpoint {path} is damaged ({problem})")
         state = TrainerState.from_json(path / STATE_FILE)
         if expected_hash is not None and state.config_hash != expected_hash:
             raise PipelineError(
@@ -140,13 +241,23 @@ class Checkpointer:
                 state.world_size,
                 world,
             )
+        error = None
         try:
             self.accelerator.load_state(str(path))
-        except (OSError, RuntimeError, ValueError, KeyError) as e:
-            raise PipelineError(
-                f"checkpoint {path} could not be loaded ({type(e).__name__}: {e}); it may be from another model "
-                "or backend: resume from a checkpoint of this run's config"
-            ) from e
+        except (OSError, RuntimeError, ValueError, KeyError, EOFError) as e:
+            error = e
+        # Every rank takes the same branch: one rank's failure (its own RNG file) fails all of them.
+        failed = torch.tensor([float(error is not None)], device=self.accelerator.device)
+        if self.accelerator.num_processes > 1:
+            failed = self.accelerator.reduce(failed, reduction="sum")
+        if failed.item() > 0:
+            what = (
+                f"{type(error).__name__}: {error}" if error is not None else "another rank failed to load it"
+            )
+            raise DamagedCheckpoint(
+                f"checkpoint {path} could not be loaded ({what}); it may be damaged, or from another model "
+                "or backend"
+            ) from error
         return state
 
     # --- save ------------------------------------------------------------------------------------
@@ -167,9 +278,13 @@ class Checkpointer:
             write_json_atomic(tmp / MODEL_CONFIG_FILE, model_config)
             if final.exists():  # an incomplete folder of the same step from a crashed run
                 shutil.rmtree(final)
+            files = {str(p.relative_to(tmp)): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
             os.replace(tmp, final)
             _fsync_dir(self.dir)
-            write_text_atomic(final / MARKER, f"{state.step}\n")
+            # The sizes let a resume tell a truncated or deleted file from a whole one without loading it.
+            write_text_atomic(
+                final / MARKER, json.dumps({"step": state.step, "files": files}, indent=1) + "\n"
+            )
             self._prune()
         # No rank may exit (or resume training) before the checkpoint is complete.
         acc.wait_for_everyone()

@@ -78,7 +78,8 @@ class LinkedCorpus:
         corpus_dir = Path(corpus_dir)
         if not corpus_dir.is_dir():
             raise PipelineError(
-                f"corpus folder {corpus_dir} does not exist: build one with `linkbert corpus build`"
+                f"corpus folder {corpus_dir} does not exist: build it with `make corpus` (NAME=<name>, "
+                "DUMP=<dump>; or `linkbert corpus build`) and point data.corpus at data/corpus/<name>"
             )
         graph_dir, seg_dir = corpus_dir / "graph", corpus_dir / "segments"
         graph_cmd = f"linkbert corpus graph --corpus {corpus_dir}"

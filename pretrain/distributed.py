@@ -27,6 +27,10 @@ from accelerate.utils import DistributedType, InitProcessGroupKwargs
 from pipeline.errors import PipelineError
 from pretrain.config import TrainConfig
 
+# DeepSpeed guesses its accelerator on import and warns on every process of a CPU machine that it found no
+# GPU; told which one, it stays quiet.
+os.environ.setdefault("DS_ACCELERATOR", "cuda" if torch.cuda.is_available() else "cpu")
+
 
 @dataclass(frozen=True)
 class BatchPlan:

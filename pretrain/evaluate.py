@@ -216,6 +216,32 @@ def _saved_world_size(model_dir: Path) -> int:
         return 1
 
 
+def _check_corpus(folder: Path, corpus_path: Path, *, explicit: bool) -> None:
+    """The export's tokenizer must be the corpus's; without --corpus, the corpus must be the run's own."""
+    from pretrain.export import EXPORT_MANIFEST
+    from pretrain.pin import corpus_identity, describe, mismatch
+
+    try:
+        manifest = json.loads((folder / EXPORT_MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # not made by `linkbert export`: only the vocabulary size can be checked (below)
+    now = corpus_identity(corpus_path)
+    pinned = manifest.get("tokenizer_hash")
+    if pinned and now["tokenizer_hash"] and pinned != now["tokenizer_hash"]:
+        raise PipelineError(
+            f"{folder} was exported with tokenizer {pinned[:12]}, but corpus {describe(now)} is tokenized with "
+            f"another one: evaluate on the corpus the model was trained on ({manifest.get('corpus')}, or --corpus)"
+        )
+    identity = manifest.get("corpus_identity")
+    if not explicit and identity:
+        problem = mismatch(identity, corpus_path)
+        if problem is not None:
+            raise PipelineError(
+                f"{folder}: the saved config's corpus is not the one the model was trained on ({problem}); "
+                "restore that folder, or pass --corpus to evaluate on another corpus with the same tokenizer"
+            )
+
+
 def run_eval(
     model_dir: str, corpus_dir: str | None, output: str | None, cfg: Any, *, batches: int | None = None
 ) -> dict[str, Any]:
@@ -239,6 +265,7 @@ def run_eval(
     run_cfg = _saved_run_config(folder, cfg)
     corpus_path = resolve_path(corpus_dir if corpus_dir is not None else run_cfg.data.corpus)
     corpus = LinkedCorpus.open(corpus_path)
+    _check_corpus(folder, corpus_path, explicit=corpus_dir is not None)
     model = LinkBertForPreTraining.from_pretrained(str(folder), dtype=torch.float32)
     if model.config.vocab_size != corpus.vocab_size:
         raise PipelineError(

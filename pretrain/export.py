@@ -236,28 +236,52 @@ def _fix_config(out: Path, source: CheckpointSource) -> None:
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def _check_output(out: Path) -> None:
+def _check_output(out: Path, dtype: str, force: bool) -> None:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / EXPORT_MANIFEST).is_file())):
         raise PipelineError(
             f"--output {out} exists and is not an earlier export (no {EXPORT_MANIFEST}); "
             "choose a new folder, or delete it first"
         )
+    earlier = _read_json(out / EXPORT_MANIFEST) if (out / EXPORT_MANIFEST).is_file() else None
+    if earlier is None:
+        return
+    if earlier.get("dtype") != dtype and not force:
+        raise PipelineError(
+            f"--output {out} holds a {earlier.get('dtype')} export (and its eval.json); a {dtype} export would "
+            f"replace it: write it to its own folder (make export DTYPE={dtype} uses {out}-{dtype}), or pass "
+            "--force to replace it"
+        )
+    log.info(
+        "replacing the earlier export in %s (step %s, %s)", out, earlier.get("step"), earlier.get("dtype")
+    )
 
 
 # ----------------------------------------------------------------------------------------------
 
 
-def run_export(checkpoint: str, output: str, dtype: str = "fp32", run_dir: str | None = None) -> Path:
-    """Export a checkpoint (or `auto`: the newest complete one of `run_dir`) to the folder `output`."""
+def run_export(
+    checkpoint: str, output: str, dtype: str = "fp32", run_dir: str | None = None, *, force: bool = False
+) -> Path:
+    """Export a checkpoint (or `auto`: the newest complete one of `run_dir`) to the folder `output`.
+
+    An existing export of another dtype is only replaced with `force`."""
     from pretrain.model_card import write_model_card
+    from pretrain.pin import check_pin, corpus_identity
 
     if dtype not in DTYPES:
         raise PipelineError(f"--dtype {dtype}: choose one of {', '.join(DTYPES)}")
     out = Path(output)
-    _check_output(out)
+    _check_output(out, dtype, force)
     source = find_checkpoint(checkpoint, run_dir)
     cfg = load_run_config(source.run_dir)
     corpus_dir = resolve_path(cfg.data.corpus)
+    # The tokenizer shipped with the weights must be the one they were trained with.
+    check_pin(
+        source.run_dir,
+        corpus_dir,
+        action="export",
+        hint=f"restore the pinned corpus folder, or point data.corpus in {source.run_dir / 'config.yaml'} back at it",
+    )
     model = build_exported_model(source).to(DTYPES[dtype])
     log.info("exporting %s (step %d) to %s as %s", source.path, source.step, out, dtype)
     with atomic_dir(out, overwrite=True) as tmp:
@@ -290,6 +314,7 @@ def run_export(checkpoint: str, output: str, dtype: str = "fp32", run_dir: str |
                 "run_dir": str(source.run_dir.resolve()),
                 "corpus": str(corpus_dir),
                 "tokenizer_hash": _tokenizer_hash(corpus_dir),
+                "corpus_identity": corpus_identity(corpus_dir),
                 "step": source.step,
                 "tokens_seen": source.trainer_state.get("tokens_seen"),
                 "dtype": dtype,

@@ -11,6 +11,7 @@ Do not pass these loaders through `accelerator.prepare`: they are already sharde
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -79,6 +80,9 @@ def _identity(batch: Any) -> Any:  # module level: picklable for spawned workers
 
 def _data_loader(dataset: MicroBatches, num_workers: int, prefetch_factor: int, seed: int) -> DataLoader:
     workers = min(num_workers, len(dataset))
+    # torch warns, from every process and at every new iterator, when workers outnumber the CPUs it sees;
+    # `linkbert preflight` says it once, before the launch.
+    warnings.filterwarnings("ignore", message=r"This DataLoader will create \d+ worker processes")
     return DataLoader(
         dataset,
         batch_size=None,

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import PipelineConfig, dump_yaml
+from pipeline.config import PipelineConfig
+from pretrain.card_metadata import front_matter, resolved_config_yaml
 
 log = logging.getLogger(__name__)
 
@@ -179,11 +180,7 @@ def write_model_card(
     t = cfg.train
     drp = int(getattr(model_config, "num_drp_labels", cfg.drp.classes))
     lines = [
-        "---",
-        "library_name: transformers",
-        "pipeline_tag: fill-mask",
-        "tags: [bert, linkbert, fill-mask]",
-        "---",
+        *front_matter(cfg, corpus_dir),
         "",
         f"# {t.run_name}: a LinkBERT-style encoder",
         "",
@@ -250,10 +247,10 @@ def write_model_card(
         "",
         "## Full configuration",
         "",
-        "<details><summary>linkbert_config.yaml</summary>",
+        "<details><summary>resolved configuration (run, model, corpus)</summary>",
         "",
         "```yaml",
-        dump_yaml(cfg).rstrip(),
+        resolved_config_yaml(cfg, model_config, corpus_dir),
         "```",
         "",
         "</details>",

@@ -32,6 +32,8 @@ from pretrain.distributed import BatchPlan, build_accelerator, configure_batches
 from pretrain.flops import flops_per_token, peak_flops
 from pretrain.metrics import MetricsLogger
 from pretrain.optim import build_optimizer, build_scheduler
+from pretrain.pin import PIN_FILE, check_pin, resolved_corpus, write_pin
+from pretrain.run_lock import RunLock
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +47,38 @@ def run_pretrain(cfg: PipelineConfig, config_path: str | None) -> int:
     run_dir = Path(cfg.train.output_root) / cfg.train.run_name
     acc = build_accelerator(cfg.train, project_dir=str(run_dir))
     plan = configure_batches(acc, cfg.train)
-    model, optimizer, scheduler, corpus = _build(acc, cfg)
+    lock = _lock_run(acc, run_dir)
+    try:
+        return _run(acc, plan, cfg, run_dir, config_path)
+    finally:
+        lock.release()
+
+
+def _run(
+    acc: Accelerator, plan: BatchPlan, cfg: PipelineConfig, run_dir: Path, config_path: str | None
+) -> int:
     checkpointer = Checkpointer(acc, run_dir, cfg.checkpoint)
-    resume = checkpointer.resume_path()
-    _prepare_run_dir(acc, run_dir, cfg, resuming=resume is not None, config_path=config_path)
+    resuming = bool(checkpointer.resume_candidates())
+    given_corpus = cfg.data.corpus
+    cfg = _pin_corpus(cfg, run_dir, resuming=resuming)
+    model, optimizer, scheduler, corpus = _build(acc, cfg)
+    before = _prepare_run_dir(
+        acc, run_dir, cfg, resuming=resuming, config_path=config_path, given_corpus=given_corpus
+    )
     state = TrainerState(config_hash=stream_hash(cfg), world_size=acc.num_processes)
-    if resume is not None:
-        state = _restore(checkpointer, resume, state.config_hash)
+    if resuming:
+        restored = checkpointer.restore(expected_hash=state.config_hash)
+        if restored is not None:
+            state = _restored(checkpointer, *restored)
+            _apply_schedule(acc, scheduler, cfg, before, state.step)
+    if state.step >= cfg.train.max_steps:
+        acc.print(
+            f"run {run_dir} already finished: step {state.step} of train.max_steps={cfg.train.max_steps}, "
+            f"nothing to train. Export it (make export RUN={cfg.train.run_name}), or raise train.max_steps "
+            f"to train further (make resume RUN={cfg.train.run_name} ARGS=train.max_steps=N)"
+        )
+        acc.end_training()
+        return 0
     loader = _train_loader(corpus, cfg, plan, acc, state.samples_consumed)
     heldout = HeldOut(acc, corpus, cfg)
     metrics = _metrics(acc, run_dir, cfg, model, state.step)
@@ -154,7 +181,7 @@ def _build(acc: Accelerator, cfg: PipelineConfig):
 
     corpus = LinkedCorpus.open(resolve_path(cfg.data.corpus))
     set_seed(cfg.train.seed)  # identical initial weights on every rank
-    model, report = build_model(
+    model, _ = build_model(
         cfg.model, vocab_size=corpus.vocab_size, drp_classes=cfg.drp.classes, pad_token_id=corpus.pad_id
     )
     if model.config.max_position_embeddings < cfg.data.max_seq_len:
@@ -162,8 +189,7 @@ def _build(acc: Accelerator, cfg: PipelineConfig):
             f"data.max_seq_len={cfg.data.max_seq_len} exceeds the model's max_position_embeddings="
             f"{model.config.max_position_embeddings}; lower data.max_seq_len"
         )
-    if report is not None:
-        acc.print(report.summary())
+    # (build_model logs the warm-start report itself, once per process: rank 0 alone logs at INFO)
     set_seed(cfg.train.seed, device_specific=True)  # distinct dropout streams per rank
     fused = acc.device.type == "cuda" and not is_deepspeed(acc)
     optimizer = build_optimizer(model, cfg.train, fused=fused)
@@ -175,7 +201,9 @@ def _build(acc: Accelerator, cfg: PipelineConfig):
 # Config keys that define the data stream or the model: a resumed run must not change them. Everything
 # else (lr, max_steps, stop_after, logging, checkpointing, precision, micro batch) may change.
 STREAM_KEYS = ("data", "drp", "model", "train.seed", "train.global_batch_size", "train.optimizer")
-NOT_STREAM_KEYS = frozenset({"data.num_workers"})  # the stream is the same for any worker count
+# The stream is the same for any worker count; the corpus is checked by content (its pin), not by path, so a
+# run and its corpus folder may move.
+NOT_STREAM_KEYS = frozenset({"data.num_workers", "data.corpus"})
 
 
 def stream_view(data: dict[str, Any]) -> dict[str, Any]:
@@ -195,19 +223,61 @@ def stream_hash(cfg: PipelineConfig) -> str:
     return config_hash(stream_view(to_dict(cfg)))
 
 
+def _lock_run(acc: Accelerator, run_dir: Path) -> RunLock:
+    """Rank 0 takes the run's lock; every rank stops with the same message when it is held elsewhere."""
+    lock = RunLock(run_dir)
+    problem = None
+    if acc.is_main_process:
+        try:
+            lock.acquire()
+        except PipelineError as e:
+            problem = str(e)
+    if acc.num_processes > 1:
+        from accelerate.utils import broadcast_object_list
+
+        problem = broadcast_object_list([problem], from_process=0)[0]
+    if problem is not None:
+        raise PipelineError(problem)
+    return lock
+
+
+def _pin_corpus(cfg: PipelineConfig, run_dir: Path, *, resuming: bool) -> PipelineConfig:
+    """The run reads the folder `data.corpus` resolves to; a resume checks it is the corpus of the pin."""
+    corpus_dir = resolved_corpus(cfg.data.corpus)
+    if resuming:
+        name = cfg.train.run_name
+        check_pin(
+            run_dir,
+            corpus_dir,
+            action=f"resume (data.corpus={cfg.data.corpus})",
+            hint=f"resume with the run's own config (make resume RUN={name} reads runs/{name}/config.yaml, which "
+            "names the pinned folder), or start a new run on the new corpus (another RUN)",
+        )
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, corpus=str(corpus_dir)))
+
+
 def _prepare_run_dir(
-    acc: Accelerator, run_dir: Path, cfg: PipelineConfig, *, resuming: bool, config_path: str | None
-) -> None:
+    acc: Accelerator,
+    run_dir: Path,
+    cfg: PipelineConfig,
+    *,
+    resuming: bool,
+    config_path: str | None,
+    given_corpus: str,
+) -> dict[str, Any] | None:
+    """Check the run folder against this launch and save the resolved config; returns the config saved
+    by the previous launch (None on a fresh start)."""
     saved = run_dir / "config.yaml"
+    previous = read_yaml(saved) if resuming and saved.is_file() else None
     if not resuming:
         existing = newest_complete(run_dir / "checkpoints")
         if existing is not None:
             raise PipelineError(
                 f"run folder {run_dir} already has checkpoints (newest {existing.name}): continue it with "
-                "--resume auto, or choose another train.run_name"
+                f"`make resume RUN={cfg.train.run_name}` (--resume auto), or choose another RUN (train.run_name)"
             )
-    elif saved.is_file():
-        before, now = stream_view(read_yaml(saved)), stream_view(to_dict(cfg))
+    elif previous is not None:
+        before, now = stream_view(previous), stream_view(to_dict(cfg))
         changed = [k for k in now if before.get(k) != now[k]]
         if changed:
             key = changed[0]
@@ -220,12 +290,53 @@ def _prepare_run_dir(
         # stop_after belongs to this invocation (a planned preemption), not to the run: saved, it would make
         # `make resume` (which starts from this file) stop again at once.
         save_resolved(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, stop_after=None)), saved)
+        if not resuming or not (run_dir / PIN_FILE).is_file():
+            write_pin(run_dir, Path(cfg.data.corpus), given=given_corpus)
         log.info("run folder %s (config from %s)", run_dir, config_path or "defaults")
     acc.wait_for_everyone()
+    return previous
 
 
-def _restore(checkpointer: Checkpointer, path: Path, expected_hash: str) -> TrainerState:
-    state = checkpointer.load(path, expected_hash=expected_hash)
+SCHEDULE_KEYS = ("lr", "warmup_steps", "max_steps", "min_lr_ratio")
+
+
+def _apply_schedule(
+    acc: Accelerator, scheduler: Any, cfg: PipelineConfig, previous: dict[str, Any] | None, step: int
+) -> None:
+    """The schedule of this launch's config, from the restored step on.
+
+    A checkpoint restores the scheduler's own copy of the schedule (its lambda's fields and base lr), which
+    would silently keep the old max_steps (lr 0 past it) and the old lr; the config given now wins, and a
+    changed schedule is printed."""
+    from pretrain.optim import WarmupLinearDecay
+
+    t = cfg.train
+    inner = getattr(scheduler, "scheduler", scheduler)
+    fn = WarmupLinearDecay(t.warmup_steps, t.max_steps, t.min_lr_ratio)
+    inner.lr_lambdas = [fn for _ in inner.lr_lambdas]
+    inner.base_lrs = [t.lr for _ in inner.base_lrs]
+    for group in inner.optimizer.param_groups:
+        group["lr"] = t.lr * fn(inner.last_epoch)
+    inner._last_lr = [group["lr"] for group in inner.optimizer.param_groups]
+    old = (previous or {}).get("train") or {}
+    changed = [k for k in SCHEDULE_KEYS if k in old and old[k] != getattr(t, k)]
+    if changed:
+        was = WarmupLinearDecay(
+            old.get("warmup_steps", t.warmup_steps),
+            old.get("max_steps", t.max_steps),
+            old.get("min_lr_ratio", t.min_lr_ratio),
+        )
+        lr_was = float(old.get("lr", t.lr)) * was(inner.last_epoch)
+        acc.print(
+            "schedule changed on resume ("
+            + ", ".join(f"train.{k} {old[k]} -> {getattr(t, k)}" for k in changed)
+            + f"): warmup {t.warmup_steps} steps, then linear decay from lr {t.lr:g} to "
+            f"{t.lr * t.min_lr_ratio:g} at step {t.max_steps}; the lr at step {step} is now "
+            f"{t.lr * fn(inner.last_epoch):.4g} (was {lr_was:.4g})"
+        )
+
+
+def _restored(checkpointer: Checkpointer, path: Path, state: TrainerState) -> TrainerState:
     state.world_size = checkpointer.accelerator.num_processes
     checkpointer.accelerator.print(
         f"resumed from {path}: step {state.step}, sample {state.samples_consumed}, {state.tokens_seen} tokens"

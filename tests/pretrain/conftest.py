@@ -23,3 +23,49 @@ def linkless_corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_synthetic_corpus(
         tmp_path_factory.mktemp("linkless") / "corpus", num_docs=200, seed=3, avg_out_links=0.0
     )
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def sample_corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled Wikipedia sample through the real corpus stages (MiniLM's tokenizer, segments <= 62)."""
+    from corpus.build import run_build
+    from pipeline.config import load_config
+
+    cfg = load_config(REPO / "configs" / "corpus" / "sample.yaml", ["segments.max_tokens=62"])
+    dump = str(REPO / "tests" / "data" / "wiki" / "enwiki-sample.xml.bz2")
+    return run_build(cfg, inputs=[dump], root=str(tmp_path_factory.mktemp("sample")), name="sample")
+
+
+@pytest.fixture(scope="session")
+def minilm_export(sample_corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Hugging Face export of a short real run: the ci preset (a MiniLM warm start) for 2 steps."""
+    from accelerate.state import AcceleratorState, GradientState
+
+    from pipeline import cli
+    from pretrain.export import run_export
+
+    root = tmp_path_factory.mktemp("minilm")
+    args = [
+        "pretrain",
+        "--config",
+        str(REPO / "configs" / "pretrain" / "ci.yaml"),
+        f"data.corpus={sample_corpus_dir}",
+        f"train.output_root={root}",
+        "train.max_steps=2",
+        "train.global_batch_size=2",
+        "train.micro_batch_size=2",
+        "train.warmup_steps=1",
+        "checkpoint.every=2",
+        "eval.batches=1",
+        "logging.wandb=false",
+        "logging.tensorboard=false",
+    ]
+    try:
+        assert cli.main(args) == 0
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+    return run_export("auto", str(root / "export"), run_dir=str(root / "ci"))

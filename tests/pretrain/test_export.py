@@ -406,3 +406,43 @@ def test_deepspeed_checkpoint_exports_equal_the_ddp_export(trained_run, exported
     for key in ddp:
         assert torch.equal(ddp[key], zero[key]), key
     assert json.loads((out / "config.json").read_text()) == json.loads((exported / "config.json").read_text())
+
+
+def test_an_export_of_another_dtype_never_replaces_one_silently(trained_run, exported, tmp_path):
+    out = tmp_path / "export"
+    shutil.copytree(exported, out)
+    (out / "eval.json").write_text("{}")
+    with pytest.raises(PipelineError, match=r"holds a fp32 export .*export-bf16.*--force"):
+        run_export("auto", str(out), dtype="bf16", run_dir=str(trained_run))
+    assert json.loads((out / "linkbert_export.json").read_text())["dtype"] == "fp32"
+    assert (out / "eval.json").is_file()
+    run_export("auto", str(out), dtype="bf16", run_dir=str(trained_run), force=True)
+    assert json.loads((out / "linkbert_export.json").read_text())["dtype"] == "bf16"
+
+
+def test_model_card_has_hub_metadata_and_the_resolved_configuration(trained_run, exported):
+    import yaml
+
+    from pipeline.config import load_config
+    from pretrain.card_metadata import hub_metadata
+
+    text = (exported / "README.md").read_text()
+    meta = yaml.safe_load(text.split("---")[1])
+    assert meta["license"] == "apache-2.0" and meta["library_name"] == "transformers"
+    assert meta["datasets"] and "linkbert" in meta["tags"] and "base_model" not in meta  # from scratch
+    block = yaml.safe_load(text.split("```yaml")[1].split("```")[0])
+    assert (
+        block["model"]["hidden_size"] == 32 and block["model"]["num_attention_heads"] == 4
+    )  # the run's model
+    manifest = json.loads((Path(block["data"]["corpus"]) / "segments" / "manifest.json").read_text())
+    assert block["segments"] == manifest["config"]  # the corpus's own segments settings, not the defaults
+    # A warm start names its base model and licence; a Wikipedia dump gives the language.
+    cfg = load_config(REPO / "configs" / "pretrain" / "demo.yaml")
+    sample_corpus = trained_run.parent / "fake-corpus"
+    sample_corpus.mkdir(exist_ok=True)
+    (sample_corpus / "extract.json").write_text(
+        json.dumps({"inputs": [{"path": "/x/enwiki-sample.xml.bz2"}]})
+    )
+    meta = hub_metadata(cfg, sample_corpus)
+    assert meta["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert meta["license"] == "apache-2.0" and meta["language"] == ["en"]
