@@ -155,7 +155,7 @@ def _eval(args: argparse.Namespace) -> int:
         corpus_dir=args.corpus,
         output=args.output,
         cfg=_config(args),
-        batches=args.batches,
+        pairs=args.pairs,
     )
     return 0
 
@@ -250,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--output", help="JSON file for the metrics (default: MODEL/eval.json)")
     p.add_argument(
-        "--batches", type=int, help="held-out micro batches (default: those of the run's own evaluations)"
+        "--pairs", type=int, help="held-out DRP pairs, equal per relation (default: the run's eval.pairs)"
     )
     _add_config_args(p)
     p.set_defaults(func=_eval)

@@ -71,6 +71,20 @@ def _where(path: Path) -> str:
     return str(path.resolve()) if path.exists() else f"- (no {path})"
 
 
+def _baselines(row: dict[str, Any]) -> str:
+    """Chance and majority-class accuracy of the held-out set, beside the accuracy they put in context."""
+    if row.get("drp_majority_acc") is None:
+        return ""
+    return f"; chance {_fmt(row.get('drp_chance_acc'))}, majority class {_fmt(row.get('drp_majority_acc'))}"
+
+
+def _verdict(row: dict[str, Any]) -> list[tuple[str, str]]:
+    from pretrain.evaluate import drp_verdict
+
+    verdict = drp_verdict(row)
+    return [("DRP verdict", verdict)] if verdict else []
+
+
 def _per_class(row: dict[str, Any]) -> str:
     parts = [f"{name} {_fmt(row[f'drp_acc_{name}'])}" for name in DRP_CLASSES if f"drp_acc_{name}" in row]
     return ", ".join(parts) or "-"
@@ -124,8 +138,9 @@ def _run_rows(run: Path) -> list[tuple[str, str]]:
             (f"held-out MLM accuracy (step {_fmt(last_eval.get('step'))})", _fmt(last_eval.get("mlm_acc"))),
             (
                 f"held-out DRP accuracy (step {_fmt(last_eval.get('step'))})",
-                f"{_fmt(last_eval.get('drp_acc'))} ({_per_class(last_eval)})",
+                f"{_fmt(last_eval.get('drp_acc'))} ({_per_class(last_eval)}){_baselines(last_eval)}",
             ),
+            ("held-out DRP pictures", _where(run / "plots")),
         ]
     rows += [
         ("checkpoints", f"{', '.join(checkpoints) or '-'} in {_where(run / 'checkpoints')}"),
@@ -148,8 +163,9 @@ def _model_rows(model: Path) -> list[tuple[str, str]]:
         rows += [
             ("eval MLM loss / accuracy", f"{_fmt(ev.get('mlm_loss'))} / {_fmt(ev.get('mlm_acc'))}"),
             ("eval perplexity", _fmt(ev.get("perplexity"), 1)),
-            ("eval DRP accuracy", f"{_fmt(ev.get('drp_acc'))} ({_per_class(ev)})"),
+            ("eval DRP accuracy", f"{_fmt(ev.get('drp_acc'))} ({_per_class(ev)}){_baselines(ev)}"),
             ("eval examples (DRP)", _fmt(ev.get("drp_examples"))),
+            *_verdict(ev),
         ]
     rows.append(("eval.json", _where(model / "eval.json")))
     return rows

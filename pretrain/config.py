@@ -102,6 +102,11 @@ class TrainConfig:
     warmup_steps: int = 100
     min_lr_ratio: float = 0.0
     max_grad_norm: float = 1.0
+    # Warm starts from checkpoints without trained heads (see docs/architecture.md, "DRP from a warm
+    # start"): lr multiplier of the parameters the checkpoint lacks, and steps during which only they
+    # learn while the warm-started weights wait. 1.0 / 0 is the paper's setting (BERT with its heads).
+    fresh_lr_scale: float = 1.0
+    fresh_warmup_steps: int = 0
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
     max_nonfinite_steps: int = 10  # this many non-finite losses in a row stop the run
 
@@ -120,6 +125,10 @@ class TrainConfig:
             raise ValueError("train.lr and train.max_grad_norm must be > 0")
         if self.max_nonfinite_steps < 1:
             raise ValueError("train.max_nonfinite_steps must be >= 1")
+        if self.fresh_lr_scale <= 0 or self.fresh_warmup_steps < 0:
+            raise ValueError("train.fresh_lr_scale must be > 0 and train.fresh_warmup_steps >= 0")
+        if self.fresh_warmup_steps >= self.max_steps:
+            raise ValueError("train.fresh_warmup_steps must be < train.max_steps")
 
 
 @dataclass
@@ -150,8 +159,10 @@ class LoggingConfig:
 @dataclass
 class EvalConfig:
     every: int = 500  # steps between held-out evaluations (0 = only at the end)
-    batches: int = 20  # micro batches per evaluation
+    # Held-out DRP pairs, equal counts per relation (pretrain/heldout.py): the same set at every
+    # evaluation, for any world size, and in `linkbert eval`.
+    pairs: int = 300
 
     def __post_init__(self) -> None:
-        if self.every < 0 or self.batches < 1:
-            raise ValueError("eval.every must be >= 0 and eval.batches >= 1")
+        if self.every < 0 or self.pairs < 1:
+            raise ValueError("eval.every must be >= 0 and eval.pairs >= 1")

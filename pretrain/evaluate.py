@@ -19,6 +19,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from pipeline.errors import PipelineError
+from pretrain.collator import IGNORE_INDEX
+from pretrain.heldout import baselines
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,9 @@ def evaluate_model(
             out = model(**inputs)
             mlm_logits, mlm_labels = out.mlm_logits.float(), out.mlm_labels
             drp_logits, drp_labels = out.drp_logits.float(), inputs["drp_labels"].reshape(-1)
+            # Rows labelled IGNORE_INDEX pad the last held-out batch (pretrain/heldout.py): counted nowhere.
+            valid = drp_labels != IGNORE_INDEX
+            drp_logits, drp_labels = drp_logits[valid], drp_labels[valid]
             drp_pred = drp_logits.argmax(-1)
             confusion = torch.bincount(
                 drp_labels * num_classes + drp_pred, minlength=num_classes * num_classes
@@ -134,6 +139,7 @@ def summarize(sums: list[float], num_classes: int) -> dict[str, Any]:
     for c, name in enumerate(drp_class_names(num_classes)):
         row = sum(confusion[c])
         metrics[f"drp_acc_{name}"] = confusion[c][c] / row if row else nan
+    metrics.update(baselines([sum(row) for row in confusion]))
     metrics.update(
         confusion=confusion,
         drp_classes=list(drp_class_names(num_classes)),
@@ -147,12 +153,24 @@ def summarize(sums: list[float], num_classes: int) -> dict[str, Any]:
 def format_metrics(metrics: Mapping[str, Any]) -> str:
     """A plain-text table: scalar metrics, then the DRP confusion matrix (rows: true, columns: predicted)."""
     lines = []
-    for key in ("mlm_loss", "mlm_acc", "perplexity", "drp_loss", "drp_acc"):
-        lines.append(f"{key:<24}{metrics[key]:>12.4f}")
+    for key in (
+        "mlm_loss",
+        "mlm_acc",
+        "perplexity",
+        "drp_loss",
+        "drp_acc",
+        "drp_chance_acc",
+        "drp_majority_acc",
+    ):
+        if key in metrics:
+            lines.append(f"{key:<24}{metrics[key]:>12.4f}")
     for name in metrics["drp_classes"]:
         lines.append(f"{'drp_acc_' + name:<24}{metrics['drp_acc_' + name]:>12.4f}")
     for key in ("mlm_tokens", "drp_examples", "batches"):
         lines.append(f"{key:<24}{metrics[key]:>12d}")
+    verdict = drp_verdict(metrics)
+    if verdict:
+        lines += ["", verdict]
     names = metrics["drp_classes"]
     width = max(12, *(len(n) + 2 for n in names))
     lines.append("")
@@ -161,6 +179,39 @@ def format_metrics(metrics: Mapping[str, Any]) -> str:
     for name, row in zip(names, metrics["confusion"], strict=True):
         lines.append(f"{name:<{width}}" + "".join(f"{v:>{width}d}" for v in row))
     return "\n".join(lines)
+
+
+# Held-out DRP accuracy must beat the majority-class baseline by this much to count as learned, not guessed.
+LEARNED_MARGIN = 0.10
+
+
+def drp_verdict(metrics: Mapping[str, Any]) -> str | None:
+    """One sentence on whether DRP learned: accuracy against always answering the held-out set's
+    largest class and against chance, with the weakest relation named."""
+    acc, majority = metrics.get("drp_acc"), metrics.get("drp_majority_acc")
+    chance = metrics.get("drp_chance_acc")
+    if acc is None or majority is None or acc != acc or majority != majority:
+        return None
+    names = metrics.get("drp_classes") or []
+    per_class = {n: metrics.get(f"drp_acc_{n}") for n in names if metrics.get(f"drp_acc_{n}") is not None}
+    weakest = min(per_class, key=per_class.get) if per_class else None
+    margin = acc - majority
+    if margin >= LEARNED_MARGIN:
+        head = f"DRP learned: held-out accuracy {acc:.3f} beats the majority-class baseline {majority:.3f} by {margin:.3f}"
+    elif margin > 0:
+        head = (
+            f"DRP barely above a guess: held-out accuracy {acc:.3f} is only {margin:.3f} above the "
+            f"majority-class baseline {majority:.3f}"
+        )
+    else:
+        head = (
+            f"DRP not learned: held-out accuracy {acc:.3f} does not beat the majority-class baseline "
+            f"{majority:.3f} (the model may answer one class for everything)"
+        )
+    tail = f" (chance {chance:.3f})" if chance is not None else ""
+    if weakest is not None and len(per_class) > 1:
+        tail += f"; weakest relation: {weakest} ({per_class[weakest]:.3f})"
+    return head + tail + "."
 
 
 def _json_safe(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -182,6 +233,7 @@ def write_metrics(metrics: Mapping[str, Any], path: str | Path) -> None:
 __all__ = [
     "DRP_CLASS_NAMES",
     "drp_class_names",
+    "drp_verdict",
     "evaluate_model",
     "format_metrics",
     "run_eval",
@@ -207,13 +259,6 @@ def _saved_run_config(model_dir: Path, fallback: Any) -> Any:
         RUN_CONFIG_FILE,
     )
     return fallback
-
-
-def _saved_world_size(model_dir: Path) -> int:
-    try:
-        return max(1, int(json.loads((model_dir / "trainer_state.json").read_text()).get("world_size", 1)))
-    except (OSError, ValueError, TypeError):
-        return 1
 
 
 def _check_corpus(folder: Path, corpus_path: Path, *, explicit: bool) -> None:
@@ -243,17 +288,17 @@ def _check_corpus(folder: Path, corpus_path: Path, *, explicit: bool) -> None:
 
 
 def run_eval(
-    model_dir: str, corpus_dir: str | None, output: str | None, cfg: Any, *, batches: int | None = None
+    model_dir: str, corpus_dir: str | None, output: str | None, cfg: Any, *, pairs: int | None = None
 ) -> dict[str, Any]:
     """Evaluate an exported model on the held-out split it was trained with and write the metrics as JSON.
 
     The split, pair sampling and masking come from the config saved in the export, so by default this
-    evaluates exactly the pairs of the run's own held-out evaluations (`eval.batches` micro batches per
-    training process); `batches` asks for another number of micro batches.
+    evaluates exactly the pairs (and masks) of the run's own held-out evaluations (`eval.pairs`, equal
+    counts per relation); `pairs` asks for another size of the set.
     """
     from pipeline.paths import resolve_path
     from pretrain.corpus_data import LinkedCorpus
-    from pretrain.loader import build_eval_loader
+    from pretrain.loader import build_heldout_batches
     from pretrain.model import LinkBertForPreTraining
 
     folder = Path(model_dir)
@@ -278,18 +323,17 @@ def run_eval(
             f"{folder}: the DRP head has {num_classes} classes but the saved config says drp.classes="
             f"{run_cfg.drp.classes}; the export is inconsistent, export the checkpoint again"
         )
-    num_batches = batches if batches is not None else run_cfg.eval.batches * _saved_world_size(folder)
-    loader = build_eval_loader(
+    loader = build_heldout_batches(
         corpus,
         run_cfg.data,
         run_cfg.drp,
         seed=run_cfg.train.seed,
         micro_batch_size=run_cfg.train.micro_batch_size,
-        num_batches=num_batches,
+        pairs=pairs if pairs is not None else run_cfg.eval.pairs,
     )
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
-    log.info("evaluating %s on %d held-out micro batches of %s", folder, num_batches, corpus_path)
+    log.info("evaluating %s on %s of %s", folder, loader.heldout.describe(), corpus_path)
     metrics = evaluate_model(model, loader)
     metrics.update(model=str(folder), corpus=str(corpus_path))
     out = Path(output) if output is not None else folder / "eval.json"

@@ -23,7 +23,8 @@ from pipeline.errors import PipelineError
 from pretrain.collator import MlmCollator
 from pretrain.config import DataConfig, DrpConfig
 from pretrain.corpus_data import LinkedCorpus, split_documents
-from pretrain.sampler import PairSampler
+from pretrain.heldout import HeldOutBatches, select_balanced
+from pretrain.sampler import RELATION_NAMES, PairSampler
 
 # "Infinite" stream length in micro batches: a DataLoader needs a length; 2**40 micro steps is never
 # reached and keeps every global sample number far below 2**63.
@@ -142,32 +143,30 @@ def build_train_loader(
     return _data_loader(dataset, data.num_workers, data.prefetch_factor, seed)
 
 
-def build_eval_loader(
+def build_heldout_batches(
     corpus: LinkedCorpus,
     data: DataConfig,
     drp: DrpConfig,
     *,
     seed: int,
     micro_batch_size: int,
+    pairs: int,
     rank: int = 0,
     world_size: int = 1,
-    num_batches: int | None = None,
-) -> Iterable[dict[str, torch.Tensor]]:
-    """A fixed, finite held-out stream, the same batches on every iteration. Every rank gets
-    `num_batches` micro batches (default: enough to cover each held-out anchor segment once; a
-    request beyond that continues into the sampler's next epoch)."""
+) -> HeldOutBatches:
+    """The held-out DRP set of about `pairs` pairs, equal counts per relation where the held-out documents
+    allow it, as this rank's micro batches: the same pairs (and masks) for any world size, so `linkbert
+    eval` on an export scores exactly the set the run evaluated during training."""
+    if pairs < 1:
+        raise PipelineError(f"eval.pairs must be >= 1, got {pairs}")
     sampler = build_eval_sampler(corpus, data, drp, seed=seed)
-    per_step = world_size * micro_batch_size
-    if num_batches is None:
-        num_batches = -(-len(sampler) // per_step)
-    if num_batches < 1:
-        raise PipelineError(f"eval batches must be >= 1, got {num_batches}")
-    dataset = MicroBatches(
+    names = RELATION_NAMES[: drp.classes]
+    heldout = select_balanced(sampler, -(-pairs // drp.classes), names)
+    return HeldOutBatches(
+        heldout,
         sampler,
         MlmCollator.from_config(corpus, data),
         micro_batch_size=micro_batch_size,
         rank=rank,
         world_size=world_size,
-        num_batches=num_batches,
     )
-    return _data_loader(dataset, data.num_workers, data.prefetch_factor, seed)

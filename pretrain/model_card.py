@@ -23,7 +23,7 @@ CURVES_FILE = "loss_curves.png"
 CORPUS_KEYS = ("pages_read", "articles", "redirects", "failed")
 GRAPH_KEYS = ("nodes", "edges", "resolved_direct", "resolved_via_redirect", "unresolved", "self_links")
 SEGMENT_KEYS = ("num_docs", "num_segments", "num_tokens", "vocab_size", "docs_dropped")
-EVAL_KEYS = ("mlm_loss", "mlm_acc", "perplexity", "drp_loss", "drp_acc")
+EVAL_KEYS = ("mlm_loss", "mlm_acc", "perplexity", "drp_loss", "drp_acc", "drp_chance_acc", "drp_majority_acc")
 
 
 @dataclass
@@ -136,14 +136,22 @@ def _data_section(cfg: PipelineConfig, corpus_dir: Path) -> list[str]:
     return lines
 
 
-def _eval_section(final: dict[str, Any] | None) -> list[str]:
+def _eval_section(final: dict[str, Any] | None, pictures: list[str]) -> list[str]:
+    from pretrain.drp_plots import CONFUSION_FILE, PER_CLASS_FILE
+    from pretrain.evaluate import drp_verdict
+
     lines = ["## Held-out evaluation", ""]
     if final is None:
         return [*lines, "(no held-out evaluation in the run's metrics.jsonl up to this checkpoint)"]
     lines.append(
         f"Step {final.get('step')}, {_fmt(final.get('mlm_tokens'))} masked tokens, "
-        f"{_fmt(final.get('drp_examples'))} pairs."
+        f"{_fmt(final.get('drp_examples'))} DRP pairs from held-out documents, equal counts per relation where "
+        "the held-out documents allow it (`drp_chance_acc`: a uniform guess; `drp_majority_acc`: always "
+        "answering the set's largest class)."
     )
+    verdict = drp_verdict(final)
+    if verdict:
+        lines += ["", f"**{verdict}**"]
     lines.append("")
     rows = [(k, final[k]) for k in EVAL_KEYS if k in final]
     rows += [(k, v) for k, v in final.items() if k.startswith("drp_acc_")]
@@ -157,6 +165,10 @@ def _eval_section(final: dict[str, Any] | None) -> list[str]:
             f"| {n} | " + " | ".join(_fmt(v) for v in row) + " |"
             for n, row in zip(names, confusion, strict=False)
         ]
+    captions = {PER_CLASS_FILE: "held-out DRP accuracy per relation", CONFUSION_FILE: "DRP confusion matrix"}
+    images = [f"![{captions[name]}]({name})" for name in (PER_CLASS_FILE, CONFUSION_FILE) if name in pictures]
+    if images:
+        lines += ["", " ".join(images)]
     return lines
 
 
@@ -177,6 +189,9 @@ def write_model_card(
     evals = [r for r in rows if r.get("split") == "eval"]
     final = evals[-1] if evals else None
     curves = plot_curves(rows, out / CURVES_FILE)
+    from pretrain.drp_plots import write_drp_plots
+
+    pictures = write_drp_plots(evals, out)
     t = cfg.train
     drp = int(getattr(model_config, "num_drp_labels", cfg.drp.classes))
     lines = [
@@ -243,7 +258,7 @@ def write_model_card(
         ),
         *_data_section(cfg, corpus_dir),
         "",
-        *_eval_section(final),
+        *_eval_section(final, pictures),
         "",
         "## Full configuration",
         "",

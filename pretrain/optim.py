@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
@@ -10,19 +10,33 @@ from torch.optim.lr_scheduler import LambdaLR
 from pretrain.config import TrainConfig
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on matrices only: biases and LayerNorm weights are left undecayed (BERT recipe)."""
-    decay, no_decay = [], []
+def param_groups(
+    model: torch.nn.Module, weight_decay: float, fresh: Collection[str] = (), fresh_lr_scale: float = 1.0
+) -> list[dict]:
+    """Weight decay on matrices only: biases and LayerNorm weights are left undecayed (BERT recipe).
+
+    `fresh` names the parameters a warm start left newly initialized (heads the checkpoint lacks); they
+    form groups of their own with `lr_scale = fresh_lr_scale`, so the scheduler can give them their own
+    learning rate and hold the warm-started ones (`WarmupLinearDecay.hold`). Empty groups are left out:
+    a model from scratch keeps BERT's two groups. Group 0 is always the decayed warm-started/encoder
+    matrices, whose lr is the one logged.
+    """
+    fresh = set(fresh)
+    groups: dict[tuple[bool, bool], list] = {(f, d): [] for f in (False, True) for d in (True, False)}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        if param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name or name.endswith(".bias"):
-            no_decay.append(param)
-        else:
-            decay.append(param)
+        no_decay = param.ndim < 2 or "LayerNorm" in name or "layer_norm" in name or name.endswith(".bias")
+        groups[(name in fresh, not no_decay)].append(param)
     return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {
+            "params": params,
+            "weight_decay": weight_decay if decayed else 0.0,
+            "fresh": is_fresh,
+            "lr_scale": fresh_lr_scale if is_fresh else 1.0,
+        }
+        for (is_fresh, decayed), params in groups.items()
+        if params or not is_fresh
     ]
 
 
@@ -78,10 +92,13 @@ class Lamb(torch.optim.Optimizer):
 
 
 def build_optimizer(
-    model: torch.nn.Module, cfg: TrainConfig, *, fused: bool = False
+    model: torch.nn.Module, cfg: TrainConfig, *, fused: bool = False, fresh: Collection[str] = ()
 ) -> torch.optim.Optimizer:
-    """`fused` selects torch's fused AdamW kernel (CUDA only); the update it computes is the same."""
-    groups = param_groups(model, cfg.weight_decay)
+    """`fused` selects torch's fused AdamW kernel (CUDA only); the update it computes is the same.
+    `fresh`: names of newly initialized parameters (see `param_groups`)."""
+    groups = param_groups(model, cfg.weight_decay, fresh, cfg.fresh_lr_scale)
+    for group in groups:
+        group["lr"] = cfg.lr * group["lr_scale"]
     if cfg.optimizer == "lamb":
         return Lamb(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
     extra = {"fused": True} if fused else {"foreach": True}
@@ -89,22 +106,36 @@ def build_optimizer(
 
 
 class WarmupLinearDecay:
-    """lr multiplier: 0 -> 1 linearly over `warmup` steps, then linearly down to `min_ratio` at `total`.
+    """lr multiplier: 0 for the first `hold` steps, then 0 -> 1 linearly over the next `warmup` steps,
+    then linearly down to `min_ratio` at `total`.
 
     A class (not a closure) so LambdaLR's state_dict records it and a checkpoint restores it.
     """
 
-    def __init__(self, warmup: int, total: int, min_ratio: float) -> None:
-        self.warmup, self.total, self.min_ratio = warmup, total, min_ratio
+    def __init__(self, warmup: int, total: int, min_ratio: float, hold: int = 0) -> None:
+        self.warmup, self.total, self.min_ratio, self.hold = warmup, total, min_ratio, hold
 
     def __call__(self, step: int) -> float:
+        if step < self.hold:
+            return 0.0
+        step -= self.hold
         if step < self.warmup:
             return (step + 1) / self.warmup
-        span = max(1, self.total - self.warmup)
+        span = max(1, self.total - self.hold - self.warmup)
         progress = min(1.0, (step - self.warmup) / span)
         return self.min_ratio + (1.0 - self.min_ratio) * (1.0 - progress)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> LambdaLR:
-    """Stepped once per optimizer step (never per micro batch or per process)."""
-    return LambdaLR(optimizer, WarmupLinearDecay(cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio))
+    """Stepped once per optimizer step (never per micro batch or per process).
+
+    With fresh (newly initialized) groups present, the warm-started groups wait
+    `train.fresh_warmup_steps` (lr 0) while the fresh heads learn to read the encoder, then warm up and
+    decay over the rest of the run; the fresh groups follow the plain schedule from step 0.
+    """
+    has_fresh = any(group.get("fresh", False) for group in optimizer.param_groups)
+    lambdas = []
+    for group in optimizer.param_groups:
+        hold = cfg.fresh_warmup_steps if has_fresh and not group.get("fresh", False) else 0
+        lambdas.append(WarmupLinearDecay(cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio, hold=hold))
+    return LambdaLR(optimizer, lambdas)

@@ -37,6 +37,7 @@ from pretrain.run_lock import RunLock
 
 log = logging.getLogger(__name__)
 
+PLOTS_DIR = "plots"  # runs/NAME/plots/: held-out DRP pictures, redrawn at every evaluation
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels", "drp_labels")
 # Set to a truthy value to have every rank write, under runs/NAME/debug/, the sample numbers of its micro
 # batches and a digest of its final weights (tests use them: ranks see disjoint examples, end identical).
@@ -181,7 +182,7 @@ def _build(acc: Accelerator, cfg: PipelineConfig):
 
     corpus = LinkedCorpus.open(resolve_path(cfg.data.corpus))
     set_seed(cfg.train.seed)  # identical initial weights on every rank
-    model, _ = build_model(
+    model, report = build_model(
         cfg.model, vocab_size=corpus.vocab_size, drp_classes=cfg.drp.classes, pad_token_id=corpus.pad_id
     )
     if model.config.max_position_embeddings < cfg.data.max_seq_len:
@@ -192,7 +193,8 @@ def _build(acc: Accelerator, cfg: PipelineConfig):
     # (build_model logs the warm-start report itself, once per process: rank 0 alone logs at INFO)
     set_seed(cfg.train.seed, device_specific=True)  # distinct dropout streams per rank
     fused = acc.device.type == "cuda" and not is_deepspeed(acc)
-    optimizer = build_optimizer(model, cfg.train, fused=fused)
+    fresh = report.newly_initialized if report is not None else ()
+    optimizer = build_optimizer(model, cfg.train, fused=fused, fresh=fresh)
     scheduler = build_scheduler(optimizer, cfg.train)
     model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
     return model, optimizer, scheduler, corpus
@@ -424,23 +426,25 @@ class HeldOut:
     documents fails before training rather than at the end, where the final checkpoint waits."""
 
     def __init__(self, acc: Accelerator, corpus: Any, cfg: PipelineConfig) -> None:
-        from pretrain.loader import build_eval_loader
+        from pretrain.loader import build_heldout_batches
 
-        self.acc, self.every, self.max_batches = acc, cfg.eval.every, cfg.eval.batches
+        self.acc, self.every = acc, cfg.eval.every
+        self.run_dir = Path(cfg.train.output_root) / cfg.train.run_name
         self.enabled = cfg.data.heldout_fraction > 0
         if not self.enabled:
             acc.print("data.heldout_fraction=0: no held-out documents, evaluation is off")
             return
-        self.batches = build_eval_loader(
+        self.batches = build_heldout_batches(
             corpus,
             cfg.data,
             cfg.drp,
             seed=cfg.train.seed,
             micro_batch_size=cfg.train.micro_batch_size,
+            pairs=cfg.eval.pairs,
             rank=acc.process_index,
             world_size=acc.num_processes,
-            num_batches=cfg.eval.batches,
         )
+        acc.print(f"held-out DRP set: {self.batches.heldout.describe()}")
 
     def due(self, step: int, max_steps: int) -> bool:
         return self.enabled and (step == max_steps or (self.every > 0 and step % self.every == 0))
@@ -451,10 +455,20 @@ class HeldOut:
         # Evaluation must not move the training RNG, or a run evaluated at step k and one resumed at k diverge.
         devices = [self.acc.device.index or 0] if self.acc.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            results = evaluate_model(model, self.batches, accelerator=self.acc, max_batches=self.max_batches)
+            results = evaluate_model(model, self.batches, accelerator=self.acc)
         metrics.log_eval(step, results)
         metrics.write(f"eval step {step}: {format_metrics(results)}")
+        if self.acc.is_main_process:
+            self.plot(step)
         metrics.pause()
+
+    def plot(self, step: int) -> None:
+        """Per-relation accuracy over steps and the latest confusion matrix, as PNGs in runs/NAME/plots/."""
+        from pretrain.drp_plots import write_drp_plots
+        from pretrain.model_card import read_metrics
+
+        rows = read_metrics(self.run_dir / "metrics.jsonl", up_to_step=step)
+        write_drp_plots([r for r in rows if r.get("split") == "eval"], self.run_dir / PLOTS_DIR)
 
 
 def _debug_path(acc: Accelerator, cfg: PipelineConfig, kind: str, suffix: str) -> Path:

@@ -59,7 +59,7 @@ def minilm_export(sample_corpus_dir: Path, tmp_path_factory: pytest.TempPathFact
         "train.micro_batch_size=2",
         "train.warmup_steps=1",
         "checkpoint.every=2",
-        "eval.batches=1",
+        "eval.pairs=8",
         "logging.wandb=false",
         "logging.tensorboard=false",
     ]

@@ -67,7 +67,7 @@ def trained_run(tmp_path_factory) -> Path:
         "train.warmup_steps=1",
         "checkpoint.every=2",
         "eval.every=2",
-        "eval.batches=2",
+        "eval.pairs=16",
         "logging.every=1",
         "logging.wandb=false",
         "logging.tensorboard=false",
@@ -284,8 +284,9 @@ def test_eval_of_the_export_reproduces_the_runs_final_evaluation(trained_run, ex
     assert written["mlm_tokens"] == final["mlm_tokens"]
     assert "DRP confusion" in capsys.readouterr().out
 
-    more = run_eval(str(exported), None, str(tmp_path / "more.json"), PipelineConfig(), batches=5)
-    assert more["batches"] == 5
+    assert metrics["drp_chance_acc"] == pytest.approx(1 / 3) and "drp_majority_acc" in metrics
+    more = run_eval(str(exported), None, str(tmp_path / "more.json"), PipelineConfig(), pairs=30)
+    assert more["drp_examples"] == 30 and more["confusion"] != final["confusion"]
 
 
 # --- bad input -----------------------------------------------------------------------------------

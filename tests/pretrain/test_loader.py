@@ -10,7 +10,7 @@ import torch
 from pipeline.errors import PipelineError
 from pretrain.config import DataConfig, DrpConfig
 from pretrain.corpus_data import LinkedCorpus, split_documents
-from pretrain.loader import build_eval_loader, build_train_loader, build_train_sampler
+from pretrain.loader import build_heldout_batches, build_train_loader, build_train_sampler
 
 
 @pytest.fixture(scope="module")
@@ -104,26 +104,37 @@ def test_training_never_sees_heldout_documents(corpus: LinkedCorpus) -> None:
     assert not np.isin(docs, heldout).any()
 
 
-def test_eval_loader_is_fixed_finite_and_heldout(corpus: LinkedCorpus) -> None:
+def test_heldout_set_is_fixed_balanced_and_from_heldout_documents(corpus: LinkedCorpus) -> None:
     data = data_config(0, heldout_fraction=0.05)
-    loader = build_eval_loader(corpus, data, DrpConfig(), seed=0, micro_batch_size=8)
+    loader = build_heldout_batches(corpus, data, DrpConfig(), seed=0, micro_batch_size=8, pairs=60)
     first, second = list(loader), list(loader)
     assert same(first, second)
-    indices = np.concatenate([b["sample_index"].numpy() for b in first])
+    labels = np.concatenate([b["drp_labels"].numpy() for b in first])
+    # 60 pairs = 20 per relation; the last global batch is padded with ignored rows.
+    assert np.bincount(labels[labels >= 0], minlength=3).tolist() == [20, 20, 20]
+    assert len(first) == -(-60 // 8) and (labels < 0).sum() == len(first) * 8 - 60
     _, heldout = split_documents(corpus.num_docs, 0.05, data.split_seed)
-    heldout_segments = int(np.diff(corpus.doc_segments)[heldout].sum())
-    assert len(first) == -(-heldout_segments // 8)
-    assert np.array_equal(indices, np.arange(len(first) * 8))
-    sized = list(
-        build_eval_loader(
-            corpus, data, DrpConfig(), seed=0, micro_batch_size=8, rank=1, world_size=2, num_batches=3
+    anchors = loader.sampler.draw(loader.heldout.samples).anchor
+    docs = np.searchsorted(corpus.doc_segments, anchors, side="right") - 1
+    assert np.isin(docs, heldout).all()
+    # Two ranks split the same set: together they see every pair once, in the same number of batches.
+    ranks = [
+        list(
+            build_heldout_batches(
+                corpus, data, DrpConfig(), seed=0, micro_batch_size=8, pairs=60, rank=r, world_size=2
+            )
         )
+        for r in range(2)
+    ]
+    assert len(ranks[0]) == len(ranks[1])
+    seen = np.concatenate(
+        [b["sample_index"].numpy()[b["drp_labels"].numpy() >= 0] for rank in ranks for b in rank]
     )
-    assert len(sized) == 3 and sized[0]["sample_index"].tolist() == list(range(8, 16))
+    assert sorted(seen.tolist()) == loader.heldout.samples.tolist()
 
 
 def test_eval_loader_needs_heldout_documents(corpus: LinkedCorpus) -> None:
     with pytest.raises(PipelineError, match="heldout_fraction"):
-        build_eval_loader(
-            corpus, data_config(0, heldout_fraction=0.0), DrpConfig(), seed=0, micro_batch_size=8
+        build_heldout_batches(
+            corpus, data_config(0, heldout_fraction=0.0), DrpConfig(), seed=0, micro_batch_size=8, pairs=30
         )

@@ -241,9 +241,13 @@ def test_real_sample_corpus_pairs(sample_corpus: LinkedCorpus) -> None:
     assert ex["input_ids"][0] == sample_corpus.cls_id == 101 and ex["input_ids"][-1] == sample_corpus.sep_id
     # Held-out evaluation on the sparse sample works, skipping what its few documents cannot offer.
     from pretrain.config import DataConfig
-    from pretrain.loader import build_eval_loader
+    from pretrain.loader import build_heldout_batches
 
-    batches = list(
-        build_eval_loader(sample_corpus, DataConfig(num_workers=0), DrpConfig(), seed=0, micro_batch_size=8)
+    loader = build_heldout_batches(
+        sample_corpus, DataConfig(num_workers=0), DrpConfig(), seed=0, micro_batch_size=8, pairs=300
     )
-    assert batches and all((b["labels"] != -100).any(dim=1).all() for b in batches)
+    batches = list(loader)
+    # Every real row has an MLM target (the last batch's padding rows, labelled -100, have none).
+    assert batches and all((b["labels"] != -100).any(dim=1)[b["drp_labels"] >= 0].all() for b in batches)
+    # The sample's held-out documents offer all three relations, 100 pairs each.
+    assert loader.heldout.counts == [100, 100, 100]

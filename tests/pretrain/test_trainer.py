@@ -48,7 +48,7 @@ def tiny_args(corpus: Path, root: Path, name: str, *extra: str) -> list[str]:
         "logging.tensorboard=false",
         "logging.progress_bar=false",
         "eval.every=0",
-        "eval.batches=2",
+        "eval.pairs=16",
         *extra,
     ]
 
@@ -247,7 +247,7 @@ def test_demo_preset_warm_starts_on_the_real_sample_corpus(tmp_path: Path):
         "logging.every=1",
         "logging.wandb=false",
         "logging.progress_bar=false",
-        "eval.batches=1",
+        "eval.pairs=8",
     ]
     assert run_cli(args) == 0
     rows = read_metrics(tmp_path / "demo")
