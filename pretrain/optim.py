@@ -126,16 +126,28 @@ class WarmupLinearDecay:
         return self.min_ratio + (1.0 - self.min_ratio) * (1.0 - progress)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> LambdaLR:
-    """Stepped once per optimizer step (never per micro batch or per process).
+def group_schedules(
+    optimizer: torch.optim.Optimizer, cfg: TrainConfig
+) -> tuple[list[WarmupLinearDecay], list[float]]:
+    """Per parameter group: its lr multiplier function and its peak lr, from the config.
 
     With fresh (newly initialized) groups present, the warm-started groups wait
     `train.fresh_warmup_steps` (lr 0) while the fresh heads learn to read the encoder, then warm up and
-    decay over the rest of the run; the fresh groups follow the plain schedule from step 0.
+    decay over the rest of the run; the fresh groups follow the plain schedule from step 0 at
+    `train.fresh_lr_scale` times the lr.
     """
     has_fresh = any(group.get("fresh", False) for group in optimizer.param_groups)
-    lambdas = []
+    lambdas, peaks = [], []
     for group in optimizer.param_groups:
-        hold = cfg.fresh_warmup_steps if has_fresh and not group.get("fresh", False) else 0
+        fresh = group.get("fresh", False)
+        hold = cfg.fresh_warmup_steps if has_fresh and not fresh else 0
         lambdas.append(WarmupLinearDecay(cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio, hold=hold))
+        group["lr_scale"] = cfg.fresh_lr_scale if fresh else 1.0
+        peaks.append(cfg.lr * group["lr_scale"])
+    return lambdas, peaks
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> LambdaLR:
+    """Stepped once per optimizer step (never per micro batch or per process); see `group_schedules`."""
+    lambdas, _ = group_schedules(optimizer, cfg)
     return LambdaLR(optimizer, lambdas)

@@ -299,7 +299,7 @@ def _prepare_run_dir(
     return previous
 
 
-SCHEDULE_KEYS = ("lr", "warmup_steps", "max_steps", "min_lr_ratio")
+SCHEDULE_KEYS = ("lr", "warmup_steps", "max_steps", "min_lr_ratio", "fresh_lr_scale", "fresh_warmup_steps")
 
 
 def _apply_schedule(
@@ -310,16 +310,16 @@ def _apply_schedule(
     A checkpoint restores the scheduler's own copy of the schedule (its lambda's fields and base lr), which
     would silently keep the old max_steps (lr 0 past it) and the old lr; the config given now wins, and a
     changed schedule is printed."""
-    from pretrain.optim import WarmupLinearDecay
+    from pretrain.optim import WarmupLinearDecay, group_schedules
 
     t = cfg.train
     inner = getattr(scheduler, "scheduler", scheduler)
-    fn = WarmupLinearDecay(t.warmup_steps, t.max_steps, t.min_lr_ratio)
-    inner.lr_lambdas = [fn for _ in inner.lr_lambdas]
-    inner.base_lrs = [t.lr for _ in inner.base_lrs]
-    for group in inner.optimizer.param_groups:
-        group["lr"] = t.lr * fn(inner.last_epoch)
+    lambdas, peaks = group_schedules(inner.optimizer, t)
+    inner.lr_lambdas, inner.base_lrs = lambdas, peaks
+    for group, fn, peak in zip(inner.optimizer.param_groups, lambdas, peaks, strict=True):
+        group["lr"] = peak * fn(inner.last_epoch)
     inner._last_lr = [group["lr"] for group in inner.optimizer.param_groups]
+    fn = lambdas[0]  # group 0: the warm-started (or all) matrices, whose lr is the one logged
     old = (previous or {}).get("train") or {}
     changed = [k for k in SCHEDULE_KEYS if k in old and old[k] != getattr(t, k)]
     if changed:
@@ -327,6 +327,7 @@ def _apply_schedule(
             old.get("warmup_steps", t.warmup_steps),
             old.get("max_steps", t.max_steps),
             old.get("min_lr_ratio", t.min_lr_ratio),
+            hold=fn.hold and old.get("fresh_warmup_steps", t.fresh_warmup_steps),
         )
         lr_was = float(old.get("lr", t.lr)) * was(inner.last_epoch)
         acc.print(

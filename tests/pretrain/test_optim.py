@@ -89,3 +89,32 @@ def test_scheduler_state_round_trips():
     assert sched2.last_epoch == 5
     assert sched2.get_last_lr() == sched.get_last_lr()
     assert math.isclose(sched.get_last_lr()[0], 1.0 - 2 / 7)
+
+
+def test_fresh_parameters_get_their_own_groups_lr_and_schedule():
+    """Heads a warm start lacks learn at train.fresh_lr_scale x lr from step 0; the warm-started weights wait
+    train.fresh_warmup_steps steps, then warm up and decay over the rest of the run."""
+    model = tiny_model()
+    fresh = {n for n, _ in model.named_parameters() if n.startswith("cls.")}
+    cfg = TrainConfig(lr=1e-3, warmup_steps=2, max_steps=12, fresh_lr_scale=10.0, fresh_warmup_steps=4)
+    opt = build_optimizer(model, cfg, fresh=fresh)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert [g["fresh"] for g in opt.param_groups] == [False, False, True, True]
+    for group in opt.param_groups:
+        assert all((names[id(p)] in fresh) == group["fresh"] for p in group["params"])
+    sched = build_scheduler(opt, cfg)
+    lrs = []
+    for _ in range(12):
+        lrs.append([g["lr"] for g in opt.param_groups])
+        opt.step()
+        sched.step()
+    held, heads = [row[0] for row in lrs], [row[2] for row in lrs]
+    assert held[:4] == [0.0] * 4 and held[4:6] == pytest.approx([5e-4, 1e-3])
+    assert held[6] == pytest.approx(1e-3) and held[7] == pytest.approx(1e-3 * (1 - 1 / 6))
+    assert held[11] == pytest.approx(1e-3 * (1 - 5 / 6))  # reaches 0 at max_steps, as the heads do
+    assert heads[:2] == pytest.approx([5e-3, 1e-2]) and heads[11] == pytest.approx(1e-2 * (1 - 9 / 10))
+    # Without fresh parameters (a model from scratch) nothing is held: BERT's two groups, one schedule.
+    plain = build_optimizer(tiny_model(), cfg)
+    assert len(plain.param_groups) == 2
+    build_scheduler(plain, cfg)
+    assert plain.param_groups[0]["lr"] == pytest.approx(5e-4)
