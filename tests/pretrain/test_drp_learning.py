@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from pipeline.config import load_config
@@ -36,6 +37,7 @@ def _corpus_with_document_vocabularies(root: Path) -> LinkedCorpus:
     return LinkedCorpus.open(out)
 
 
+@pytest.mark.slow  # 400 optimizer steps: about a minute alone, several on a loaded machine
 def test_drp_head_learns_a_separable_relation(tmp_path: Path):
     torch.manual_seed(0)
     corpus = _corpus_with_document_vocabularies(tmp_path / "corpus")
