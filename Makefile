@@ -9,7 +9,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 export DS_BUILD_OPS ?= 0
 
-.PHONY: install test test-fast lint format corpus clean pretrain resume export eval demo
+.PHONY: install test test-fast lint format corpus clean pretrain resume export eval demo test-engines
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,13 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The corpus stages on a real Ray head and a real single-node Slurm (slurmctld + slurmd + munged), both
+# on 127.0.0.1, started by scripts/test_engines.sh and stopped on exit; scripts/slurm.sbatch pretrains
+# on that Slurm too. Needs Debian's slurm-wlm and munge (apt-get install slurm-wlm munge).
+test-engines: install
+	$(BIN)/python -c "import ray" 2>/dev/null || $(BIN)/pip install -q -e '.[dev,ray]'
+	BIN=$(BIN) scripts/test_engines.sh
 
 lint: install
 	$(BIN)/ruff check .
