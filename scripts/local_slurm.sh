@@ -41,7 +41,7 @@ s = [socket.socket() for _ in range(2)]
 for x in s: x.bind(('127.0.0.1', 0))
 print(*[x.getsockname()[1] for x in s])")
 node=$(hostname -s)
-cpus=$(nproc)
+cpus=$(nproc --all)  # not plain nproc, which OMP_NUM_THREADS lowers
 mem_mb=$(awk '/MemTotal/ {print int($2 / 1024 * 0.8)}' /proc/meminfo)
 user=$(id -un)
 mkdir -p "$dir/state" "$dir/spool" "$dir/munge"
