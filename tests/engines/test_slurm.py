@@ -13,7 +13,6 @@ import pytest
 
 from tests.engines.conftest import DUMP, REPO, assert_same_corpus, engine_config
 
-
 # Reasons a pending job waits for; any other (PartitionConfig, ReqNodeNotAvail, ...) means it never runs.
 WAITING = {"None", "Priority", "Resources", "Dependency", "JobArrayTaskLimit", "BeginTime"}
 
