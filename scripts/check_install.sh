@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `pip install .` (no extras) into a fresh virtual environment, then every command on the bundled sample,
 # run from outside the checkout so only the installed package is importable: corpus extract, graph,
-# segments (a WordPiece trained on the corpus: the demo's packaged model is a [dev] extra), pretrain
-# (2 CPU processes through accelerate, a small model from scratch), export and eval.
+# segments (a WordPiece trained on the corpus: the demo's packaged model is a [dev] extra), graph stats,
+# extract of a Hugging Face dataset (the sample's docs parquet through `datasets`), pretrain (2 CPU
+# processes through accelerate, a small model from scratch), export and eval.
 #
 #   scripts/check_install.sh            (PYTHON=python3.11 to pick the interpreter)
 set -euo pipefail
@@ -35,6 +36,9 @@ step "$bin/linkbert" corpus graph --corpus corpus
 step "$bin/linkbert" corpus segments --corpus corpus segments.tokenizer=train segments.vocab_size=2000 \
   segments.max_tokens=62
 step "$bin/linkbert" graph stats --corpus corpus >/dev/null
+# The same documents read back as a Hugging Face dataset (corpus.format=hf, through `datasets`).
+step "$bin/linkbert" corpus extract --format hf --input corpus/docs/rank-00000.parquet --output corpus-hf \
+  corpus.hf_columns.links=
 model=(model.init_from=null model.hidden_size=64 model.num_hidden_layers=2 model.num_attention_heads=2
   model.intermediate_size=128 model.max_position_embeddings=128)
 step "$bin/accelerate" launch --config_file "$repo/configs/accelerate/cpu.yaml" --main_process_port 0 \
