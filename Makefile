@@ -9,7 +9,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export HF_HUB_OFFLINE ?= 1
 export DS_BUILD_OPS ?= 0
 
-.PHONY: install test test-fast lint format corpus clean pretrain resume export eval demo
+.PHONY: install test test-fast lint format corpus clean pretrain resume export eval demo test-engines check-install
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,21 @@ test: install
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The corpus stages on a real Ray head and a real single-node Slurm (slurmctld + slurmd + munged), both
+# on 127.0.0.1, started by scripts/test_engines.sh and stopped on exit; scripts/slurm.sbatch pretrains
+# on that Slurm too. Needs Debian's slurm-wlm and munge (apt-get install slurm-wlm munge).
+test-engines: install
+	$(BIN)/python -c "import ray" 2>/dev/null || $(BIN)/pip install -q -e '.[dev,ray]'
+	@command -v slurmctld >/dev/null || test -x /usr/sbin/slurmctld || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge; \
+		else echo "error: install Slurm and munge first (apt-get install slurm-wlm munge)"; exit 2; fi; }
+	BIN=$(BIN) scripts/test_engines.sh
+
+# `pip install .` (no extras) in a fresh venv runs every command on the sample (part of .ci/run).
+check-install:
+	scripts/check_install.sh
 
 lint: install
 	$(BIN)/ruff check .

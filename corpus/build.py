@@ -27,7 +27,7 @@ EXTRACT_EXECUTION_ONLY = ("workers", "executor", "bz2_decompressor")
 
 def _input_identity(raw: str) -> dict[str, Any]:
     path = os.path.abspath(raw)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):  # a folder too: --format hf reads a save_to_disk folder
         raise PipelineError(f"{raw}: no such file (check --input / --index)")
     st = os.stat(path)
     return {"path": path, "size": st.st_size, "mtime_ns": st.st_mtime_ns}

@@ -30,7 +30,14 @@ class ExecutorConfig:
 class CorpusConfig:
     """`linkbert corpus extract`: dumps -> clean documents, links, redirects."""
 
-    format: Literal["wikipedia", "jsonl"] = "wikipedia"
+    format: Literal["wikipedia", "jsonl", "hf"] = "wikipedia"
+    # format=hf (corpus/hf_reader.py): the dataset's column for each record field (unmapped fields keep
+    # their name); links "" = a dataset without links.
+    hf_columns: dict[str, str] = field(
+        default_factory=lambda: {"id": "id", "title": "title", "text": "text", "links": "links"}
+    )
+    # format=hf with a save_to_disk folder of a DatasetDict: the split to read.
+    hf_split: str = "train"
     # Number of datatrove tasks; a multistream dump is split across them by stream offsets.
     tasks: int = 1
     # Processes running at once on this machine (local executor); -1 means one per task.
@@ -65,6 +72,13 @@ class CorpusConfig:
             raise ValueError("corpus.workers must be >= 1, or -1 for one per task")
         if not 0.0 <= self.max_failed_fraction <= 1.0:
             raise ValueError("corpus.max_failed_fraction must be between 0 and 1")
+        unknown = set(self.hf_columns) - {"id", "title", "text", "links"}
+        if unknown:
+            raise ValueError(f"corpus.hf_columns: unknown fields {sorted(unknown)} (id, title, text, links)")
+        # Fields not mapped keep their own name: a partial mapping names only the columns that differ.
+        self.hf_columns = {**{k: k for k in ("id", "title", "text", "links")}, **self.hf_columns}
+        if not all(self.hf_columns.get(k) for k in ("id", "title", "text")):
+            raise ValueError("corpus.hf_columns must name the id, title and text columns")
 
 
 @dataclass

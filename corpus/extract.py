@@ -32,10 +32,12 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.logging import logger
 
+from corpus import hf_reader
 from corpus.config import CorpusConfig
 from corpus.dump_reader import bz2_command, read_pages
-from corpus.jsonl_reader import read_jsonl
+from corpus.jsonl_reader import JsonlRecord, read_jsonl
 from corpus.multistream import Slice, index_path_for, plan_tasks
+from corpus.siteinfo import SiteInfo
 from corpus.titles import normalize_title
 from corpus.wikitext import Link, clean_wikitext
 from pipeline.atomic import atomic_path, write_json_atomic
@@ -170,14 +172,35 @@ class JsonlReaderStep(PipelineStep):
             raise PipelineError(f"the extract plan has {len(self.plan)} tasks but {world_size} were launched")
         for sl in self.plan[rank]:
             for rec in read_jsonl(sl):
-                meta: dict[str, Any] = {"page_id": rec.id, "title": rec.raw_title}
-                if rec.title is None:
-                    meta.update(status=FAILED, reason=f"title {rec.raw_title!r} is not a valid title")
-                else:
-                    # JSONL links have no position in the text: spanless body links (docs/formats.md).
-                    links = [Link(t, t, -1, -1, "body") for t in rec.links]
-                    meta.update(status=ARTICLE, title=rec.title, links=links, is_disambiguation=False)
-                yield Document(text=rec.text, id=str(rec.id), metadata=meta)
+                yield _record_document(rec)
+
+
+def _record_document(rec: JsonlRecord) -> Document:
+    meta: dict[str, Any] = {"page_id": rec.id, "title": rec.raw_title}
+    if rec.title is None:
+        meta.update(status=FAILED, reason=f"title {rec.raw_title!r} is not a valid title")
+    else:
+        # JSONL and dataset links have no position in the text: spanless body links (docs/formats.md).
+        links = [Link(t, t, -1, -1, "body") for t in rec.links]
+        meta.update(status=ARTICLE, title=rec.title, links=links, is_disambiguation=False)
+    return Document(text=rec.text, id=str(rec.id), metadata=meta)
+
+
+class HfReaderStep(PipelineStep):
+    """Yields this task's contiguous share of a Hugging Face dataset's rows as articles."""
+
+    name = "Hugging Face dataset reader"
+    type = "Reader"
+
+    def __init__(self, paths: list[str], columns: dict[str, str], split: str, cache_dir: str) -> None:
+        super().__init__()
+        self.paths, self.columns, self.split, self.cache_dir = paths, columns, split, cache_dir
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        ds = hf_reader.load_input(self.paths, self.split, self.cache_dir)  # the launcher's Arrow cache
+        where = ", ".join(self.paths)
+        for rec in hf_reader.read_rows(ds, self.columns, rank, world_size, SiteInfo.default(), where):
+            yield _record_document(rec)
 
 
 class _ShardBuffer:
@@ -401,7 +424,7 @@ def _check_inputs(inputs: list[str]) -> list[str]:
 def _indexes(cfg: CorpusConfig, paths: list[str], index: str | None) -> dict[str, Path | None]:
     if cfg.format != "wikipedia":
         if index:
-            raise PipelineError("--index is for multistream Wikipedia dumps, not for --format jsonl")
+            raise PipelineError(f"--index is for multistream Wikipedia dumps, not for --format {cfg.format}")
         return {}
     if index is not None:
         if len(paths) != 1:
@@ -547,7 +570,7 @@ def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | 
     from other inputs or config is refused. Unfinished tasks of an earlier attempt with the same
     inputs and config are redone, finished ones kept.
     """
-    paths = _check_inputs(inputs)
+    paths = hf_reader.check_inputs(inputs) if cfg.format == "hf" else _check_inputs(inputs)
     indexes = _indexes(cfg, paths, index)
     fingerprint = _fingerprint(cfg, paths, indexes)
     out = Path(os.path.abspath(output))
@@ -579,8 +602,15 @@ def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | 
     elif started is None and out.exists() and any(out.iterdir()):
         raise PipelineError(f"{out} exists and is not a corpus folder; pass a new or empty --output")
 
-    plan = plan_tasks(paths, cfg.tasks, indexes=indexes, jsonl=cfg.format == "jsonl")
-    idle = sum(1 for slices in plan if not slices)
+    if cfg.format == "hf":
+        # Loaded once here: data files become the Arrow cache the tasks map, and the columns are checked
+        # before any task starts. Tasks split the rows, not the files.
+        dataset = hf_reader.load_input(paths, cfg.hf_split, str(logs / "hf-cache"))
+        hf_reader.check_columns(dataset, cfg.hf_columns, ", ".join(paths))
+        plan: list[list[Slice]] = [[] for _ in range(cfg.tasks)]
+    else:
+        plan = plan_tasks(paths, cfg.tasks, indexes=indexes, jsonl=cfg.format == "jsonl")
+    idle = sum(1 for slices in plan if not slices) if cfg.format != "hf" else 0
     if idle:
         logger.warning(
             f"{idle} of {cfg.tasks} tasks have no input: without a multistream index only whole files "
@@ -593,6 +623,8 @@ def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | 
 
     if cfg.format == "jsonl":
         steps: list[PipelineStep] = [JsonlReaderStep(plan)]
+    elif cfg.format == "hf":
+        steps = [HfReaderStep(paths, cfg.hf_columns, cfg.hf_split, str(logs / "hf-cache"))]
     else:
         steps = [
             DumpReaderStep(plan, bz2_command(cfg.bz2_decompressor)),

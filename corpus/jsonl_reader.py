@@ -106,25 +106,36 @@ def read_jsonl(sl: Slice | str, site: SiteInfo | None = None) -> Iterator[JsonlR
             raise fail(offset, f"is not valid JSON ({e.msg} at column {e.colno})") from None
         if not isinstance(obj, dict):
             raise fail(offset, f"is a JSON {type(obj).__name__}, not an object with id, title, text, links")
-        missing = [k for k in ("id", "title", "text") if k not in obj]
-        if missing:
-            raise fail(offset, f"has no {', '.join(missing)}")
-        raw_id, raw_title, text, links = obj["id"], obj["title"], obj["text"], obj.get("links", [])
-        if isinstance(raw_id, bool) or not isinstance(raw_id, int | str):
-            raise fail(offset, f"has an id {raw_id!r} that is neither an integer nor a string")
-        if isinstance(raw_id, int) and not 0 <= raw_id < (1 << 63):
-            raise fail(offset, f"has an integer id {raw_id} outside 0..2^63-1")
-        if not isinstance(raw_title, str) or not isinstance(text, str):
-            raise fail(offset, "has a title or text that is not a string")
-        if not isinstance(links, list) or not all(isinstance(t, str) for t in links):
-            raise fail(offset, "has links that are not a list of title strings")
-        targets = [normalize_title(t, site) for t in links]
-        kept = [t for t in targets if t is not None]
-        yield JsonlRecord(
-            id=raw_id if isinstance(raw_id, int) else stable_id(raw_id),
-            title=normalize_title(raw_title, site),
-            raw_title=raw_title,
-            text=text,
-            links=kept,
-            links_dropped=len(targets) - len(kept),
-        )
+        try:
+            yield parse_record(obj, site)
+        except ValueError as e:
+            raise fail(offset, str(e)) from None
+
+
+def parse_record(obj: dict, site: SiteInfo) -> JsonlRecord:
+    """One `{"id", "title", "text", "links"}` object as a record; ValueError says what is wrong with it
+    (worded to follow "line N" or "row N"). Shared by the JSONL and the Hugging Face readers."""
+    missing = [k for k in ("id", "title", "text") if k not in obj]
+    if missing:
+        raise ValueError(f"has no {', '.join(missing)}")
+    raw_id, raw_title, text, links = obj["id"], obj["title"], obj["text"], obj.get("links", [])
+    if isinstance(raw_id, bool) or not isinstance(raw_id, int | str):
+        raise ValueError(f"has an id {raw_id!r} that is neither an integer nor a string")
+    if isinstance(raw_id, int) and not 0 <= raw_id < (1 << 63):
+        raise ValueError(f"has an integer id {raw_id} outside 0..2^63-1")
+    if not isinstance(raw_title, str) or not isinstance(text, str):
+        raise ValueError("has a title or text that is not a string")
+    if links is None:
+        links = []
+    if not isinstance(links, list) or not all(isinstance(t, str) for t in links):
+        raise ValueError("has links that are not a list of title strings")
+    targets = [normalize_title(t, site) for t in links]
+    kept = [t for t in targets if t is not None]
+    return JsonlRecord(
+        id=raw_id if isinstance(raw_id, int) else stable_id(raw_id),
+        title=normalize_title(raw_title, site),
+        raw_title=raw_title,
+        text=text,
+        links=kept,
+        links_dropped=len(targets) - len(kept),
+    )

@@ -177,11 +177,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = corpus.add_parser("extract", help="dumps -> clean documents, links and redirects (parquet)")
     p.add_argument(
-        "--input", nargs="+", required=True, help=".xml, .xml.bz2 (multistream too) or .jsonl files"
+        "--input",
+        nargs="+",
+        required=True,
+        help=".xml, .xml.bz2 (multistream too) or .jsonl files; with --format hf a save_to_disk folder or "
+        ".parquet/.json/.csv files",
     )
     p.add_argument("--index", help="the -index.txt.bz2 of a multistream dump (found beside it when omitted)")
     p.add_argument("--output", required=True, help="corpus folder to write")
-    p.add_argument("--format", choices=["wikipedia", "jsonl"], help="input format (default: wikipedia)")
+    p.add_argument(
+        "--format",
+        choices=["wikipedia", "jsonl", "hf"],
+        help="input format (default: wikipedia); hf: a Hugging Face dataset, columns in corpus.hf_columns",
+    )
     p.add_argument("--tasks", type=int, help="datatrove tasks (a multistream file is split across them)")
     p.add_argument("--workers", type=int, help="tasks running at once (local executor)")
     p.add_argument("--executor", choices=["local", "slurm", "ray"], help="datatrove executor")
