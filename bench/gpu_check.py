@@ -152,7 +152,7 @@ def main() -> None:
         "logging.wandb=false",
         "logging.progress_bar=false",
         "eval.every=0",
-        "eval.batches=2",
+        "eval.pairs=16",
     ]
     if not dry:
         common.append("train.mixed_precision=bf16")  # the preset's own 'no' (fp32) in the dry run

@@ -44,7 +44,7 @@ model=(model.init_from=null model.hidden_size=64 model.num_hidden_layers=2 model
 step "$bin/accelerate" launch --config_file "$repo/configs/accelerate/cpu.yaml" --main_process_port 0 \
   -m pipeline.cli pretrain --config "$repo/configs/pretrain/demo.yaml" "${model[@]}" data.corpus=corpus \
   data.max_seq_len=128 train.output_root=runs train.run_name=fresh train.max_steps=4 checkpoint.every=2 \
-  eval.every=4 eval.batches=2 logging.every=1 logging.progress_bar=false
+  eval.every=4 eval.pairs=16 logging.every=1 logging.progress_bar=false
 step "$bin/linkbert" export --checkpoint auto --run runs/fresh --output model
 step "$bin/linkbert" eval --model model --batches 2
 test -s model/eval.json
