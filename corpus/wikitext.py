@@ -35,15 +35,19 @@ from __future__ import annotations
 import html
 import re
 import sys
+from bisect import bisect_right
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from corpus.config import CorpusConfig
 from corpus.siteinfo import SiteInfo
-from corpus.titles import LANGUAGE_CODES, classify_link_target
+from corpus.templates import OWN_NAME_TEMPLATES, render, renderer_for
+from corpus.titles import INTERWIKI_PREFIXES, LANGUAGE_CODES, classify_link_target
 
 DEFAULT_HATNOTES: tuple[str, ...] = tuple(CorpusConfig().hatnote_templates)
+_OWN_NAME = OWN_NAME_TEMPLATES
 
 # Templates marking a disambiguation page (compared like hatnotes: case-insensitive, `_` = space).
 # Set index articles (`{{set index article}}`, `{{surname}}`) are lists of distinct things, not
@@ -77,7 +81,13 @@ MAX_HATNOTE_CHARS = 5000  # a real hatnote is a line of titles; a longer one is 
 _BODY, _TEMPLATE = "body", "template"
 _MARK_OPEN, _MARK_MID, _MARK_CLOSE = "\x01", "\x02", "\x03"
 _NOWIKI_OPEN, _NOWIKI_CLOSE = "\x04", "\x05"
-_CONTROL_CHARS = {c: None for c in range(1, 6)}
+# `_HEADING` opens a heading line (then its level digit) until empty sections are dropped; `_GAP`
+# marks where markup was removed, so the space and brackets it leaves are tidied there and only
+# there (`over {{convert|..}}.` -> `over.`, while `5 : 3` in prose stays). `<nowiki/>` is a gap too:
+# it ends a link trail.
+_HEADING, _GAP = "\x06", "\x07"
+_CONTROL_CHARS = {c: None for c in range(1, 8)}
+MAX_TEMPLATE_DEPTH = 50  # rendered templates nested deeper than this are dropped (hostile input)
 
 _FILE_NAMESPACES = (6, -2)
 _CATEGORY_NAMESPACE = 14
@@ -112,14 +122,39 @@ _TABLE_OPEN_RE = re.compile(r"\{\|")
 _TABLE_CLOSE_RE = re.compile(r"\|\}")
 # An innermost wikilink: target, optional label (no brackets), link trail. Nested links (image
 # captions) are resolved inside-out, one level per pass. The trail (letters glued after `]]`, as in
-# `[[dog]]s`) joins the anchor; [a-z] is English Wikipedia's `$linkTrail`, other languages allow
-# more letters, and we keep the English rule everywhere.
+# `[[dog]]s`, `[[Ρωσία]]ς`) joins the anchor; its letters are the wiki language's `$linkTrail`
+# (`corpus/languages.py`: `[a-z]` in English, none in Chinese).
 # A label may hold single brackets (`Bicyclo[1.1.0]butane`, `[above]`), never `[[` or `]]`.
-_LINK_RE = re.compile(
-    r"\[\[([^\[\]\n|]*{p})(?:\|([^\[\]]*{p}(?:(?:\[(?!\[)|\](?!\]))[^\[\]]*{p})*{p}))?\]\]([a-z]*{p})".replace(
+_LINK_PATTERN = (
+    r"\[\[([^\[\]\n|]*{p})(?:\|([^\[\]]*{p}(?:(?:\[(?!\[)|\](?!\]))[^\[\]]*{p})*{p}))?\]\]".replace(
         "{p}", _POSSESSIVE
     )
 )
+
+
+@lru_cache(maxsize=32)
+def _link_re(trail_class: str) -> re.Pattern[str]:
+    trail = f"([{trail_class}]*{_POSSESSIVE})" if trail_class else "()"
+    return re.compile(_LINK_PATTERN + trail)
+
+
+_LINK_RE = _link_re("a-z")
+# `[[http://example.org label]]` is an external link in brackets, not a wikilink.
+_URL_TARGET_RE = re.compile(r"\s*(?i:https?:|ftps?:|mailto:|//)")
+# Language-variant markup (`-{zh-cn:域;zh-tw:體}-`, `-{H|...}-`, `-{text}-`); `-{{` is a template.
+_VARIANT_RE = re.compile(r"-\{(?!\{)([^\n{}]{0,1000})\}-")
+_VARIANT_RULE_RE = re.compile(r"\s*([a-z]{2,3}(?:-[a-z0-9]+)*)\s*:(.*)", re.DOTALL)
+_VARIANT_SPLIT_RE = re.compile(r";\s*(?=[a-z]{2,3}(?:-[a-z0-9]+)*\s*:)")
+_VARIANT_FALLBACKS: dict[str, tuple[str, ...]] = {
+    "zh-cn": ("zh-hans", "zh-sg", "zh-my"),
+    "zh-sg": ("zh-hans", "zh-cn"),
+    "zh-my": ("zh-hans", "zh-cn"),
+    "zh-hans": ("zh-cn", "zh-sg", "zh-my"),
+    "zh-tw": ("zh-hant", "zh-hk", "zh-mo"),
+    "zh-hk": ("zh-hant", "zh-mo", "zh-tw"),
+    "zh-mo": ("zh-hant", "zh-hk", "zh-tw"),
+    "zh-hant": ("zh-tw", "zh-hk", "zh-mo"),
+}
 # The target of every `[[...` in a fragment, nested ones included (`[[File:x|..[[a]]..]]`).
 _LINK_TARGET_RE = re.compile(r"\[\[([^\[\]{}|\n]*)(?=\||\]\])")
 _ARG_TOKEN_RE = re.compile(r"\{\{|\}\}|\[\[|\]\]|\|")
@@ -134,6 +169,13 @@ _PAREN_CLOSE_DEBRIS_RE = re.compile(r"[,;:] ?\)")
 _PAREN_CLOSE_DEBRIS = (",)", ", )", ";)", "; )", ":)", ": )")
 _NEWLINE_RUN_RE = re.compile(r"\n[\n ]+")
 _NOWIKI_RE = re.compile("\x04(\\d+)\x05")
+# Where a removal left a gap: spaces before the punctuation that follows it, and brackets holding
+# nothing but gaps and list punctuation (ASCII and full-width).
+_PUNCT_AFTER_GAP = frozenset(".,;:!?)]）。，、；：」』")
+_GAP_BRACKETS_RE = re.compile(
+    "[ \t]*{p}[(（\\[][\\s,;:、，；]*{p}\x07[\x07\\s,;:、，；]*{p}[)）\\]]".replace("{p}", _POSSESSIVE)
+)
+_EMPTY_BRACKETS = ("()", "( )", "（）", "（ ）")
 _NAME_SPACES_RE = re.compile(r"[\s_]+")
 _WHITESPACE_CHARS = "\t\r\f\v\u00a0"
 
@@ -159,13 +201,20 @@ class WikitextError(Exception):
 
 
 def clean_wikitext(
-    wikitext: str, title: str, site: SiteInfo, hatnote_templates: Sequence[str] = DEFAULT_HATNOTES
+    wikitext: str,
+    title: str,
+    site: SiteInfo,
+    hatnote_templates: Sequence[str] = DEFAULT_HATNOTES,
+    variant: str = "",
 ) -> CleanPage:
-    """Clean one page's wikitext. Links come body links first (in text order), then spanless ones."""
+    """Clean one page's wikitext. Links come body links first (in text order), then spanless ones.
+
+    `variant` picks the language variant of `-{zh-cn:..;zh-tw:..}-` markup (with MediaWiki's
+    fallbacks, e.g. zh-cn -> zh-hans); "" takes the first one a rule lists."""
     if len(wikitext) > MAX_PAGE_CHARS:
         raise WikitextError(f"page has {len(wikitext)} characters, over the {MAX_PAGE_CHARS} limit")
     hatnotes = hatnote_templates if isinstance(hatnote_templates, tuple) else tuple(hatnote_templates)
-    return _PageCleaner(site, _hatnote_names(hatnotes)).clean(wikitext, title)
+    return _PageCleaner(site, _hatnote_names(hatnotes), variant).clean(wikitext, title)
 
 
 @lru_cache(maxsize=64)
@@ -257,7 +306,7 @@ def _at_line_start(text: str, pos: int) -> bool:
     """Only spaces, tabs and `:` indents between the previous newline and pos. Walks back over
     those characters only, so tokens on one long line cost O(1) each, not O(line)."""
     i = pos - 1
-    while i >= 0 and text[i] in " \t:":
+    while i >= 0 and text[i] in " \t:\x07":
         i -= 1
     return i < 0 or text[i] == "\n"
 
@@ -280,9 +329,12 @@ def _strip_comments(text: str) -> str:
 
 
 class _PageCleaner:
-    def __init__(self, site: SiteInfo, hatnotes: frozenset[str]) -> None:
+    def __init__(self, site: SiteInfo, hatnotes: frozenset[str], variant: str = "") -> None:
         self.site = site
         self.hatnotes = hatnotes
+        self.variant = variant
+        self.title = ""
+        self.link_re = _link_re(site.link_trail)
         self.body_targets: list[str] = []
         self.spanless: list[Link] = []
         self.nowiki: list[str] = []
@@ -290,12 +342,17 @@ class _PageCleaner:
 
     def clean(self, text: str, title: str) -> CleanPage:
         self.is_disambiguation = title.rstrip().endswith("(disambiguation)") or "__DISAMBIG__" in text
-        if "\x01" in text or "\x04" in text:  # impossible in XML; JSONL input could carry them
+        self.title = title
+        if any(
+            c in text for c in "\x01\x02\x03\x04\x05\x06\x07"
+        ):  # impossible in XML; JSONL could carry them
             text = text.translate(_CONTROL_CHARS)
         if "<!--" in text:
             text = _strip_comments(text)
         if "<" in text:
             text = self._extension_tags(text)
+        if "-{" in text:
+            text = _VARIANT_RE.sub(self._variant, text)
         if "{{" in text or "}}" in text:
             text = self._templates(text)
         if "{|" in text:
@@ -310,6 +367,8 @@ class _PageCleaner:
     def _collect_links(self, fragment: str) -> None:
         if "[[" not in fragment:
             return
+        if _GAP in fragment:
+            fragment = fragment.replace(_GAP, "")
         site = self.site
         for m in _LINK_TARGET_RE.finditer(fragment):
             target = classify_link_target(m.group(1), site)[1]
@@ -335,7 +394,7 @@ class _PageCleaner:
                 continue
             name = m.group(2).lower()
             if m.group(1) or m.group(3).endswith("/"):  # stray close, or self-closing: markup only
-                cuts.append((start, m.end(), ""))
+                cuts.append((start, m.end(), _GAP))
                 pos = m.end()
                 continue
             candidates = closes.get(name, ())
@@ -344,7 +403,7 @@ class _PageCleaner:
                 i += 1
             next_close[name] = i
             if i == len(candidates):  # unclosed: MediaWiki shows it as text; we drop the markup
-                cuts.append((start, m.end(), ""))
+                cuts.append((start, m.end(), _GAP))
                 pos = m.end()
                 continue
             close = tokens[candidates[i]]
@@ -355,7 +414,7 @@ class _PageCleaner:
             else:
                 if name in _LINK_TAGS:
                     self._collect_links(content)
-                replacement = ""
+                replacement = _GAP
             cuts.append((start, close.end(), replacement))
             pos = close.end()
         return _splice(text, cuts)
@@ -363,9 +422,11 @@ class _PageCleaner:
     def _templates(self, text: str) -> str:
         spans, outer, stray = _match_pairs(text, _OPEN_BRACES_RE, _CLOSE_BRACES_RE, 2)
         hatnotes = self.hatnotes
+        names: dict[int, tuple[str, str]] = {}
         for s, e in spans:
             raw_name = _TEMPLATE_NAME_RE.match(text, s + 2).group()
             name = _template_key(raw_name)
+            names[s] = (raw_name, name)
             if name in DISAMBIGUATION_TEMPLATES:
                 self.is_disambiguation = True
             elif (
@@ -374,14 +435,92 @@ class _PageCleaner:
                 and text.startswith("|", s + 2 + len(raw_name))
             ):
                 self._hatnote(name, text[s + 3 + len(raw_name) : e - 2])
-        cuts = [(s, e, "") for s, e in stray]
+        cuts = [(s, e, _GAP) for s, e in stray]
+        starts: list[int] | None = None
         for s, e in outer:
-            self._collect_links(text[s:e])
-            cuts.append((s, e, ""))
+            raw_name, name = names[s]
+            if renderer_for(name) is None and name not in _OWN_NAME:
+                self._collect_links(text[s:e])
+                cuts.append((s, e, _GAP))
+                continue
+            if starts is None:
+                spans.sort()
+                starts = [span[0] for span in spans]
+            shown = self._render(text, s, e, spans, starts, names, 0)
+            raw = text[s:e]
+            if "[[" in raw:  # links the rendering left out (a language code, a dropped child) stay spanless
+                lost = Counter(m.group(1) for m in _LINK_TARGET_RE.finditer(raw))
+                lost.subtract(m.group(1) for m in _LINK_TARGET_RE.finditer(shown))
+                self._collect_links("".join(f"[[{t}]]" * n for t, n in lost.items() if n > 0))
+            cuts.append((s, e, shown or _GAP))
         return _splice(text, cuts)
+
+    def _render(
+        self,
+        text: str,
+        s: int,
+        e: int,
+        spans: list[tuple[int, int]],
+        starts: list[int],
+        names: dict[int, tuple[str, str]],
+        depth: int,
+    ) -> str:
+        """The wikitext a template span shows: its renderer's output, nested templates rendered
+        first; "" for a template without a renderer."""
+        raw_name, name = names[s]
+        if depth > MAX_TEMPLATE_DEPTH or (renderer_for(name) is None and name not in _OWN_NAME):
+            return ""
+        inner_start = s + 2 + len(raw_name)
+        cuts: list[tuple[int, int, str]] = []
+        k = bisect_right(starts, s)
+        end = inner_start
+        while k < len(spans) and spans[k][0] < e:
+            cs, ce = spans[k]
+            k += 1
+            if cs < end:  # inside a child already taken
+                continue
+            cuts.append(
+                (
+                    cs - inner_start,
+                    ce - inner_start,
+                    self._render(text, cs, ce, spans, starts, names, depth + 1) or _GAP,
+                )
+            )
+            end = ce
+        inner = _splice(text[inner_start : e - 2], cuts)
+        args = _split_args(inner[1:]) if inner.startswith("|") else []
+        return render(name, raw_name, args, self.title) or ""
+
+    def _variant(self, m: re.Match[str]) -> str:
+        """One `-{...}-`: flags `H`/`T`/`-` define rules and show nothing; otherwise the chosen
+        variant's text of `zh-cn:..;zh-tw:..` rules, or the text itself (`-{R|raw}-`, `-{text}-`)."""
+        body = m.group(1)
+        flags, bar, rest = body.partition("|")
+        if bar and len(flags) <= 10 and all(c.isalpha() or c in "-; " for c in flags):
+            if any(c in flags for c in "HT-"):
+                return _GAP
+            body = rest
+        if ":" not in body:
+            return body
+        rules: dict[str, str] = {}
+        for part in _VARIANT_SPLIT_RE.split(body):
+            if not part.strip():
+                continue
+            rule = _VARIANT_RULE_RE.fullmatch(part)
+            if rule is None:
+                return body  # not a rule list (a colon in plain text)
+            rules.setdefault(rule.group(1), rule.group(2).strip().rstrip(";").strip())
+        if not rules:
+            return body
+        for code in (self.variant, *_VARIANT_FALLBACKS.get(self.variant, ())):
+            if code in rules:
+                return rules[code]
+        return next(iter(rules.values()))
 
     def _hatnote(self, name: str, args_text: str) -> None:
         first, step = HATNOTE_TITLE_ARGS.get(name, (1, 1))
+        if _GAP in args_text:
+            args_text = args_text.replace(_GAP, "")
         positional = [a for a in _split_args(args_text) if "=" not in a]
         for arg in positional[first - 1 :: step]:
             target = classify_link_target(arg, self.site)[1]
@@ -403,8 +542,9 @@ class _PageCleaner:
     def _links(self, text: str) -> str:
         """Innermost links first until none is left: one nesting level per pass, so the work is
         bounded by MAX_NESTING passes over the page."""
+        link_re = self.link_re
         for _ in range(MAX_NESTING):
-            text, n = _LINK_RE.subn(self._link, text)
+            text, n = link_re.subn(self._link, text)
             if not n or "[[" not in text:
                 return text
         raise WikitextError(f"wikilinks nested more than {MAX_NESTING} deep")
@@ -413,6 +553,12 @@ class _PageCleaner:
         """Replacement of one innermost wikilink (with its trail): a marked anchor, its visible
         text, or nothing (embeds, categories, interlanguage links)."""
         target, label, trail = m.groups()
+        if _GAP in target:
+            target = target.replace(_GAP, "")
+        if ("//" in target or "mailto:" in target) and _URL_TARGET_RE.match(target):
+            # `[[http://x.org label]]`: an external link in brackets shows its label.
+            url_label = target.strip().partition(" ")[2].strip()
+            return (label if label is not None else url_label) or _GAP
         kind, title = self.site.title_cache.get(target) or classify_link_target(target, self.site)
         if title is None:
             colon = target.lstrip()[:1] == ":"
@@ -421,13 +567,12 @@ class _PageCleaner:
                 if ns_id in _FILE_NAMESPACES or ns_id == _CATEGORY_NAMESPACE:
                     # The embed and its caption are not text; links already marked inside the
                     # caption lose their marker here and end up spanless.
-                    return ""
-            elif (
-                not colon
-                and kind == "interwiki"
-                and target.partition(":")[0].strip().lower() in LANGUAGE_CODES
-            ):
-                return ""  # interlanguage link: MediaWiki moves it to the sidebar
+                    return _GAP + trail if trail else _GAP
+            elif kind == "interwiki":
+                if not colon and target.partition(":")[0].strip().lower() in LANGUAGE_CODES:
+                    return _GAP  # interlanguage link: MediaWiki moves it to the sidebar
+                if label is None:  # `[[wikipedia:el:Κιλκίς]]`, `[[commons:Category:X]]`: the title
+                    return self._interwiki_text(target) + trail
             if label is not None:
                 return label + trail
             return _strip_colon(target) + trail
@@ -439,6 +584,22 @@ class _PageCleaner:
             return shown
         self.body_targets.append(title)
         return f"{_MARK_OPEN}{len(self.body_targets) - 1}{_MARK_MID}{shown}{_MARK_CLOSE}"
+
+    def _interwiki_text(self, target: str) -> str:
+        """The title an interwiki target names, without its wiki, language and namespace prefixes."""
+        text = target.strip().lstrip(":").strip()
+        while True:
+            prefix, colon, rest = text.partition(":")
+            key = prefix.strip().lower()
+            if colon and (key in INTERWIKI_PREFIXES or key in LANGUAGE_CODES):
+                text = rest.strip()
+                continue
+            break
+        ns_id, rest = self.site.split_namespace(text)
+        if ns_id != 0:
+            text = rest
+        text = text.partition("#")[0].replace("_", " ").strip()
+        return text or _GAP
 
     # -- spans -----------------------------------------------------------------------------------
     def _spans(self, text: str) -> CleanPage:
@@ -497,6 +658,8 @@ def _tidy(text: str, nowiki: list[str]) -> str:
         text = _QUOTES_RE.sub("", text)
     if "__" in text:
         text = _MAGIC_WORD_RE.sub("", text)
+    if _GAP in text:
+        text = _close_gaps(text)
     text = "\n" + text  # line-start patterns anchor on a literal newline (fast search)
     if "\n=" in text:
         text = _HEADING_RE.sub(_heading, text)
@@ -525,9 +688,66 @@ def _tidy(text: str, nowiki: list[str]) -> str:
         text = _PAREN_CLOSE_DEBRIS_RE.sub(")", text)
     if " ," in text:
         text = text.replace(" ,", ",")
-    if " ()" in text:
-        text = text.replace(" ()", "")
-    return _NEWLINE_RUN_RE.sub(_newline_run, text)
+    for empty in _EMPTY_BRACKETS:  # whatever held them was removed (a template, a file, a link)
+        if empty in text:
+            text = text.replace(" " + empty, "").replace(empty, "")
+    text = _NEWLINE_RUN_RE.sub(_newline_run, text)
+    if _HEADING in text:
+        text = _drop_empty_sections(text)
+    return text
+
+
+def _close_gaps(text: str) -> str:
+    """Spaces a removal left before punctuation and brackets it left empty go; then the gap marks."""
+    if "(" in text or "（" in text or "[" in text:
+        text = _GAP_BRACKETS_RE.sub("", text)
+    parts = text.split(_GAP)
+    out = [parts[0]]
+    for part in parts[1:]:
+        stripped = part.lstrip(" \t")
+        if stripped[:1] in _PUNCT_AFTER_GAP and stripped:
+            # Walk back over parts that are only spaces (gaps in a row); each one empties once,
+            # so the walk is linear over the page.
+            i = len(out) - 1
+            while i >= 0:
+                out[i] = out[i].rstrip(" \t")
+                if out[i]:
+                    break
+                i -= 1
+            part = stripped
+        out.append(part)
+    return "".join(out)
+
+
+def _drop_empty_sections(text: str) -> str:
+    """Headings whose section holds no text (nor any subsection with text) are dropped, as is a
+    heading whose title was all markup; the heading marks go. A heading paragraph is
+    `_HEADING level title`."""
+    paragraphs = text.split("\n\n")
+    n = len(paragraphs)
+    keep = [True] * n
+    for i, para in enumerate(paragraphs):
+        if not para.startswith(_HEADING):
+            continue
+        level = para[1:2]
+        if not para[2:].strip():
+            keep[i] = False
+            continue
+        keep[i] = False
+        for j in range(i + 1, n):
+            nxt = paragraphs[j]
+            if nxt.startswith(_HEADING):
+                if nxt[1:2] <= level:
+                    break
+                continue
+            if nxt.strip():
+                keep[i] = True
+                break
+    out = []
+    for para, kept in zip(paragraphs, keep, strict=True):
+        if kept:
+            out.append(para[2:] if para.startswith(_HEADING) else para)
+    return "\n\n".join(out)
 
 
 def _split_args(args_text: str) -> list[str]:
@@ -580,7 +800,7 @@ def _heading(m: re.Match[str]) -> str:
     level = min(len(line) - len(line.lstrip("=")), len(line) - len(line.rstrip("=")), 6)
     if level == 0 or len(line) <= 2 * level:
         return m.group()
-    return "\n\n" + line[level:-level].strip() + "\n\n"
+    return f"\n\n{_HEADING}{level}{line[level:-level].strip()}\n\n"
 
 
 def _newline_run(m: re.Match[str]) -> str:
