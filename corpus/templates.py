@@ -319,9 +319,18 @@ REGISTRY: dict[str, Renderer] = {
     "em dash": _const("—"),
     "en dash": _const("–"),
     "dash": _const("–"),
+    "thinsp": _const(" "),
+    "spaces": _const(" "),
+    "mdashb": _const("—"),
     "·": _const(" · "),
     "dot": _const(" · "),
     "-": _const("–"),
+    "e": lambda a: f"×10^{a.get(1)}" if a.get(1) else "",
+    "rtl-lang": _lang,
+    # ship names: `{{HMS|Dreadnought|1906}}` -> `HMS Dreadnought`
+    "hms": lambda a: f"HMS {a.get(1)}",
+    "uss": lambda a: f"USS {a.get(1)}",
+    "ss": lambda a: f"SS {a.get(1)}",
     # flags: the name stays
     "flag": _flag,
     "flagcountry": _flag,

@@ -171,9 +171,10 @@ _NEWLINE_RUN_RE = re.compile(r"\n[\n ]+")
 _NOWIKI_RE = re.compile("\x04(\\d+)\x05")
 # Where a removal left a gap: spaces before the punctuation that follows it, and brackets holding
 # nothing but gaps and list punctuation (ASCII and full-width).
+_GAP_SPACES = " \t\u00a0"
 _PUNCT_AFTER_GAP = frozenset(".,;:!?)]）。，、；：」』")
 _GAP_BRACKETS_RE = re.compile(
-    "[ \t]*{p}[(（\\[][\\s,;:、，；]*{p}\x07[\x07\\s,;:、，；]*{p}[)）\\]]".replace("{p}", _POSSESSIVE)
+    "[ \t\u00a0]*{p}[(（\\[][\\s,;:、，；]*{p}\x07[\x07\\s,;:、，；]*{p}[)）\\]]".replace("{p}", _POSSESSIVE)
 )
 _EMPTY_BRACKETS = ("()", "( )", "（）", "（ ）")
 _NAME_SPACES_RE = re.compile(r"[\s_]+")
@@ -704,13 +705,13 @@ def _close_gaps(text: str) -> str:
     parts = text.split(_GAP)
     out = [parts[0]]
     for part in parts[1:]:
-        stripped = part.lstrip(" \t")
+        stripped = part.lstrip(_GAP_SPACES)
         if stripped[:1] in _PUNCT_AFTER_GAP and stripped:
             # Walk back over parts that are only spaces (gaps in a row); each one empties once,
             # so the walk is linear over the page.
             i = len(out) - 1
             while i >= 0:
-                out[i] = out[i].rstrip(" \t")
+                out[i] = out[i].rstrip(_GAP_SPACES)
                 if out[i]:
                     break
                 i -= 1
