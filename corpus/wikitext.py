@@ -173,9 +173,9 @@ _NOWIKI_RE = re.compile("\x04(\\d+)\x05")
 # nothing but gaps and list punctuation (ASCII and full-width).
 _GAP_SPACES = " \t\u00a0"
 _PUNCT_AFTER_GAP = frozenset(".,;:!?)]）。，、；：」』")
-_GAP_BRACKETS_RE = re.compile(
-    "[ \t\u00a0]*{p}[(（\\[][\\s,;:、，；]*{p}\x07[\x07\\s,;:、，；]*{p}[)）\\]]".replace("{p}", _POSSESSIVE)
-)
+_OPENERS = {"(": ")", "（": "）", "[": "]"}
+_CLOSERS = frozenset(_OPENERS.values())
+_GAP_DEBRIS = " \t\u00a0,;:、，；"
 _EMPTY_BRACKETS = ("()", "( )", "（）", "（ ）")
 _NAME_SPACES_RE = re.compile(r"[\s_]+")
 _WHITESPACE_CHARS = "\t\r\f\v\u00a0"
@@ -699,16 +699,25 @@ def _tidy(text: str, nowiki: list[str]) -> str:
 
 
 def _close_gaps(text: str) -> str:
-    """Spaces a removal left before punctuation and brackets it left empty go; then the gap marks."""
-    if "(" in text or "（" in text or "[" in text:
-        text = _GAP_BRACKETS_RE.sub("", text)
+    """Brackets a removal left holding nothing (`(`, gaps, list punctuation, `)`) and the space it
+    left before punctuation go; then the gap marks. One pass over the pieces between gaps: a piece
+    walked back over is debris only and is dropped or kept once, so the work is linear."""
     parts = text.split(_GAP)
     out = [parts[0]]
     for part in parts[1:]:
+        head = part.lstrip(_GAP_DEBRIS)
+        if head[:1] in _CLOSERS:
+            i = len(out) - 1
+            while i > 0 and not out[i].strip(_GAP_DEBRIS):  # debris between gaps in a row
+                i -= 1
+            left = out[i].rstrip(_GAP_DEBRIS)
+            if left and _OPENERS.get(left[-1]) == head[0]:
+                out[i] = left[:-1].rstrip(_GAP_SPACES)
+                del out[i + 1 :]
+                out.append(head[1:])
+                continue
         stripped = part.lstrip(_GAP_SPACES)
-        if stripped[:1] in _PUNCT_AFTER_GAP and stripped:
-            # Walk back over parts that are only spaces (gaps in a row); each one empties once,
-            # so the walk is linear over the page.
+        if stripped and stripped[0] in _PUNCT_AFTER_GAP:
             i = len(out) - 1
             while i >= 0:
                 out[i] = out[i].rstrip(_GAP_SPACES)
