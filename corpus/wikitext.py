@@ -139,8 +139,6 @@ def _link_re(trail_class: str) -> re.Pattern[str]:
 
 
 _LINK_RE = _link_re("a-z")
-# `[[http://example.org label]]` is an external link in brackets, not a wikilink.
-_URL_TARGET_RE = re.compile(r"\s*(?i:https?:|ftps?:|mailto:|//)")
 # Language-variant markup (`-{zh-cn:域;zh-tw:體}-`, `-{H|...}-`, `-{text}-`); `-{{` is a template.
 _VARIANT_RE = re.compile(r"-\{(?!\{)([^\n{}]{0,1000})\}-")
 _VARIANT_RULE_RE = re.compile(r"\s*([a-z]{2,3}(?:-[a-z0-9]+)*)\s*:(.*)", re.DOTALL)
@@ -172,7 +170,12 @@ _NOWIKI_RE = re.compile("\x04(\\d+)\x05")
 # Where a removal left a gap: spaces before the punctuation that follows it, and brackets holding
 # nothing but gaps and list punctuation (ASCII and full-width).
 _GAP_SPACES = " \t\u00a0"
+_HEADING_LINE_RE = re.compile("\x06([1-6])([^\n]*)")
+_NONBLANK_RE = re.compile(r"\S")
 _PUNCT_AFTER_GAP = frozenset(".,;:!?)]）。，、；：」』")
+# The last gap of a run followed (after a few spaces or list punctuation) by punctuation or a closing
+# bracket; bounded so that a run of gaps costs linear time.
+_GAP_BEFORE_PUNCT_RE = re.compile("\x07[ \t\u00a0,;:、，；]{0,8}[.,;:!?)\\]）。，、；：」』]")
 _OPENERS = {"(": ")", "（": "）", "[": "]"}
 _CLOSERS = frozenset(_OPENERS.values())
 _GAP_DEBRIS = " \t\u00a0,;:、，；"
@@ -336,6 +339,7 @@ class _PageCleaner:
         self.variant = variant
         self.title = ""
         self.link_re = _link_re(site.link_trail)
+        self.title_cache = site.title_cache
         self.body_targets: list[str] = []
         self.spanless: list[Link] = []
         self.nowiki: list[str] = []
@@ -554,14 +558,15 @@ class _PageCleaner:
         """Replacement of one innermost wikilink (with its trail): a marked anchor, its visible
         text, or nothing (embeds, categories, interlanguage links)."""
         target, label, trail = m.groups()
-        if _GAP in target:
+        kind, title = self.title_cache.get(target) or classify_link_target(target, self.site)
+        if title is None and kind == "invalid" and _GAP in target:  # a removal inside the target
             target = target.replace(_GAP, "")
-        if ("//" in target or "mailto:" in target) and _URL_TARGET_RE.match(target):
-            # `[[http://x.org label]]`: an external link in brackets shows its label.
-            url_label = target.strip().partition(" ")[2].strip()
-            return (label if label is not None else url_label) or _GAP
-        kind, title = self.site.title_cache.get(target) or classify_link_target(target, self.site)
+            kind, title = classify_link_target(target, self.site)
         if title is None:
+            if kind == "external":
+                # `[[http://x.org label]]`: an external link in brackets shows its label.
+                url_label = target.strip().partition(" ")[2].strip()
+                return (label if label is not None else url_label) or _GAP
             colon = target.lstrip()[:1] == ":"
             if not colon and kind == "namespace":
                 ns_id = self.site.split_namespace(target.strip())[0]
@@ -611,8 +616,7 @@ class _PageCleaner:
             # A removal in _tidy (a tag or URL around a marker) can cut a marker: then every
             # segment is scrubbed of marker bytes before its length counts.
             intact = text.count(_MARK_MID) == text.count(_MARK_CLOSE) == len(pieces) - 1
-            scrub = _identity if intact else _scrub_markers
-            out = [scrub(pieces[0])]
+            out = [pieces[0] if intact else _scrub_markers(pieces[0])]
             length = len(out[0])
             targets = self.body_targets
             for piece in pieces[1:]:
@@ -623,7 +627,8 @@ class _PageCleaner:
                     out.append(piece)
                     length += len(piece)
                     continue
-                anchor_raw, after = scrub(anchor_raw), scrub(after)
+                if not intact:
+                    anchor_raw, after = _scrub_markers(anchor_raw), _scrub_markers(after)
                 anchor = anchor_raw.strip()
                 if anchor:
                     k = int(index)
@@ -702,6 +707,8 @@ def _close_gaps(text: str) -> str:
     """Brackets a removal left holding nothing (`(`, gaps, list punctuation, `)`) and the space it
     left before punctuation go; then the gap marks. One pass over the pieces between gaps: a piece
     walked back over is debris only and is dropped or kept once, so the work is linear."""
+    if _GAP_BEFORE_PUNCT_RE.search(text) is None:  # most gaps sit between words: nothing to tidy
+        return text.replace(_GAP, "")
     parts = text.split(_GAP)
     out = [parts[0]]
     for part in parts[1:]:
@@ -731,33 +738,29 @@ def _close_gaps(text: str) -> str:
 
 def _drop_empty_sections(text: str) -> str:
     """Headings whose section holds no text (nor any subsection with text) are dropped, as is a
-    heading whose title was all markup; the heading marks go. A heading paragraph is
-    `_HEADING level title`."""
-    paragraphs = text.split("\n\n")
-    n = len(paragraphs)
-    keep = [True] * n
-    for i, para in enumerate(paragraphs):
-        if not para.startswith(_HEADING):
-            continue
-        level = para[1:2]
-        if not para[2:].strip():
-            keep[i] = False
-            continue
-        keep[i] = False
-        for j in range(i + 1, n):
-            nxt = paragraphs[j]
-            if nxt.startswith(_HEADING):
-                if nxt[1:2] <= level:
-                    break
-                continue
-            if nxt.strip():
-                keep[i] = True
-                break
-    out = []
-    for para, kept in zip(paragraphs, keep, strict=True):
+    heading whose title was all markup; the heading marks (`_HEADING` + level digit) go. One
+    backward pass over the headings with a stack of the later sections still open: linear."""
+    heads = list(_HEADING_LINE_RE.finditer(text))
+    n = len(heads)
+    keep = [False] * n
+    stack: list[tuple[str, bool]] = []  # (level, has text) of later sections, nearest on top
+    for k in range(n - 1, -1, -1):
+        m = heads[k]
+        level = m.group(1)
+        end = heads[k + 1].start() if k + 1 < n else len(text)
+        has_text = _NONBLANK_RE.search(text, m.end(), end) is not None
+        while stack and stack[-1][0] > level:  # its subsections
+            has_text = stack.pop()[1] or has_text
+        stack.append((level, has_text))
+        keep[k] = has_text and bool(m.group(2).strip())
+    cuts: list[tuple[int, int, str]] = []
+    for m, kept in zip(heads, keep, strict=True):
         if kept:
-            out.append(para[2:] if para.startswith(_HEADING) else para)
-    return "\n\n".join(out)
+            cuts.append((m.start(), m.start() + 2, ""))
+        else:
+            end = m.end() + 2 if text.startswith("\n\n", m.end()) else m.end()
+            cuts.append((m.start(), end, ""))
+    return _splice(text, cuts)
 
 
 def _split_args(args_text: str) -> list[str]:
@@ -778,10 +781,6 @@ def _split_args(args_text: str) -> list[str]:
             start = m.end()
     parts.append(args_text[start:].strip())
     return parts
-
-
-def _identity(text: str) -> str:
-    return text
 
 
 def _scrub_markers(text: str) -> str:
