@@ -261,6 +261,7 @@ REGISTRY: dict[str, Renderer] = {
     "transliteration": _last,
     "script": _last,
     "audio": _second,
+    "ήχος": _second,  # Greek {{ήχος|file.ogg|shown text}} ("sound")
     "ipa": _ipa,
     "ipa-all": _ipa,
     "ipac-en": _ipac,

@@ -51,6 +51,7 @@ def r(call: str, title: str = "Page") -> str | None:
         ("нп5|Гумбольдт, Александр|Гумбольдт|de|Alexander", "Гумбольдт"),
         ("PAGENAME", "Page"),
         ("Οδικώς", "Οδικώς"),
+        ("ήχος|239 Zeeland.ogg|Zeeland", "Zeeland"),
     ],
 )
 def test_renderers(call, shown):
