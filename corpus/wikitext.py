@@ -10,16 +10,23 @@ Passes, in order:
 1. comments removed (links in comments are not links);
 2. extension tags: `<ref>`, `<gallery>`, `<imagemap>` dropped with their links kept spanless;
    `<math>`, `<syntaxhighlight>`, `<timeline>`... dropped; `<nowiki>`/`<pre>` content kept as
-   literal text (entities decoded);
-3. templates `{{...}}` dropped (nested); wikilinks in their parameters kept spanless; hatnote
-   templates (`{{main|X}}`) yield their title arguments; disambiguation templates mark the page;
+   literal text (entities decoded); `<nowiki/>` ends a link trail; then `-{...}-` language-variant
+   markup resolved to one variant;
+3. templates `{{...}}`: those in `corpus/templates.py`'s registry (prose: `convert`, `lang`,
+   `nihongo`...) rendered, nested ones first, their output left for the link pass; the others
+   dropped (nested), wikilinks in their parameters kept spanless; hatnote templates (`{{main|X}}`)
+   yield their title arguments; disambiguation templates mark the page;
 4. tables `{| ... |}` dropped (nested; an unclosed one runs to the end); wikilinks kept spanless;
-5. wikilinks: file/image embeds with their captions, categories and interlanguage links dropped
-   (caption links kept spanless); article links become marked anchors (`\x01 i \x02 anchor \x03`);
-   links into other namespaces, interwiki links and colon links (`[[:Category:X]]`) leave their text;
+5. wikilinks, with the link trail of the wiki's language: file/image embeds with their captions,
+   categories and interlanguage links dropped (caption links kept spanless); article links become
+   marked anchors (`\x01 i \x02 anchor \x03`); links into other namespaces and colon links
+   (`[[:Category:X]]`) leave their text, interwiki links their label or bare title;
+   `[[http://... label]]` is an external link;
 6. external links -> their label; quotes, magic words, HTML markup removed (content kept, `<br>` is
-   a newline); headings and list items become plain lines (a heading is its own paragraph);
-   entities decoded; whitespace and template-orphaned punctuation tidied;
+   a newline); the space and empty brackets a removal left before punctuation closed (each removal
+   leaves a gap mark, so prose is never touched); headings and list items become plain lines (a
+   heading is its own paragraph), headings of empty sections dropped; entities decoded; whitespace
+   tidied;
 7. the markers are taken out and become spans into the final text.
 
 "Spanless" links are real links of the page whose anchor is not in the clean text (templates,
