@@ -268,7 +268,7 @@ REGISTRY: dict[str, Renderer] = {
     "ipac-de": _ipac,
     "ipa2": _ipa,
     "respell": _respell,
-    "lsj": _second,
+    "lsj": _shown_or_target,
     # text formatting: the text stays
     "nowrap": _nowrap_like,
     "nobr": _nowrap_like,
@@ -293,7 +293,6 @@ REGISTRY: dict[str, Renderer] = {
     "abbrlink": _first,
     "keypress": _first,
     "vr": _first,
-    "eqm": _first,
     "angbr": lambda a: f"⟨{a.get(1)}⟩",
     '"': _quote_de,
     # dates
@@ -325,7 +324,6 @@ REGISTRY: dict[str, Renderer] = {
     "mdashb": _const("—"),
     "·": _const(" · "),
     "dot": _const(" · "),
-    "-": _const("–"),
     "e": lambda a: f"×10^{a.get(1)}" if a.get(1) else "",
     "rtl-lang": _lang,
     # ship names: `{{HMS|Dreadnought|1906}}` -> `HMS Dreadnought`
