@@ -53,3 +53,21 @@ def test_the_residue_rules_see_what_removals_leave(fidelity):
         "empty_headings": 1,
         "cut_trails": 1,
     }
+
+
+def test_offsets_stay_exact_on_every_bundled_dump(fidelity):
+    from corpus.dump_reader import read_pages
+    from corpus.wikitext import clean_wikitext
+
+    body = 0
+    for name, language in fidelity.DUMPS:
+        for page in read_pages(str(fidelity.DATA / name), language=language, allow_truncated=True):
+            if page.ns != 0 or page.redirect is not None:
+                continue
+            clean = clean_wikitext(page.text, page.title, page.site)
+            assert not any(c in clean.text for c in "\x01\x02\x03\x04\x05\x06\x07"), page.title
+            for link in clean.links:
+                if link.kind == "body":
+                    body += 1
+                    assert clean.text[link.start : link.end] == link.anchor, (page.title, link)
+    assert body > 20_000
