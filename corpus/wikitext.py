@@ -186,7 +186,7 @@ _GAP_BEFORE_PUNCT_RE = re.compile("\x07[ \t\u00a0,;:、，；]{0,8}[.,;:!?)\\]�
 _OPENERS = {"(": ")", "（": "）", "[": "]"}
 _CLOSERS = frozenset(_OPENERS.values())
 _GAP_DEBRIS = " \t\u00a0,;:、，；"
-_EMPTY_BRACKETS = ("()", "( )", "（）", "（ ）")
+_EMPTY_BRACKETS = (" ()", " ( )", " （）", "（）", " （ ）", "（ ）")
 _NAME_SPACES_RE = re.compile(r"[\s_]+")
 _WHITESPACE_CHARS = "\t\r\f\v\u00a0"
 
@@ -701,9 +701,9 @@ def _tidy(text: str, nowiki: list[str]) -> str:
         text = _PAREN_CLOSE_DEBRIS_RE.sub(")", text)
     if " ," in text:
         text = text.replace(" ,", ",")
-    for empty in _EMPTY_BRACKETS:  # whatever held them was removed (a template, a file, a link)
+    for empty in _EMPTY_BRACKETS:  # whatever held them was removed; `f()` in prose stays
         if empty in text:
-            text = text.replace(" " + empty, "").replace(empty, "")
+            text = text.replace(empty, "")
     text = _NEWLINE_RUN_RE.sub(_newline_run, text)
     if _HEADING in text:
         text = _drop_empty_sections(text)

@@ -382,6 +382,8 @@ def test_punctuation_orphaned_by_templates_is_tidied():
         "Achilles (Akhilleus) was. Zeeland (Dutch) is. The Greek, i.e. anarchy. Albedo or. "
         "Kept (a, b) and f(x). Over. Full-width gone. 5 : 3 ."
     )
+    # Brackets glued to a word are prose (`main()`); empty ones after a space or full-width go.
+    assert clean("Call main() or x () and y （）.").text == "Call main() or x and y."
     # Rendered templates keep their words in place.
     page = clean(
         "Achilles ({{IPAc-en|ə|ˈ|k}}; {{lang-grc|Ἀχιλλεύς}}, ''Akhilleus'', {{IPA-el|a.kʰilːeús|}}) was. "
