@@ -86,7 +86,9 @@ def measure(model, batches, count: int) -> tuple[float, dict[str, dict[str, floa
         ):
             for group, norm in group_norms(model, loss).items():
                 table[key].setdefault(group, []).append(norm)
-    return statistics.mean(losses), {k: {g: statistics.mean(v) for g, v in t.items()} for k, t in table.items()}
+    return statistics.mean(losses), {
+        k: {g: statistics.mean(v) for g, v in t.items()} for k, t in table.items()
+    }
 
 
 def print_table(title: str, mlm_loss: float, table: dict[str, dict[str, float]]) -> float:
@@ -129,7 +131,9 @@ def main() -> None:
     fresh = set(report.newly_initialized)
     model.train()
     batches = iter(
-        build_train_loader(corpus, cfg.data, cfg.drp, seed=0, micro_batch_size=args.batch, rank=0, world_size=1)
+        build_train_loader(
+            corpus, cfg.data, cfg.drp, seed=0, micro_batch_size=args.batch, rank=0, world_size=1
+        )
     )
     before = print_table("fresh heads (step 0)", *measure(model, batches, args.batches))
 
@@ -142,9 +146,12 @@ def main() -> None:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     after = print_table(
-        f"after {args.head_steps} head-only steps (lr {args.head_lr:g})", *measure(model, batches, args.batches)
+        f"after {args.head_steps} head-only steps (lr {args.head_lr:g})",
+        *measure(model, batches, args.batches),
     )
-    print(f"RESULT encoder_drp_to_mlm_grad={after:.4f} ratio baseline={before:.4f} ratio={after / before:.2f}")
+    print(
+        f"RESULT encoder_drp_to_mlm_grad={after:.4f} ratio baseline={before:.4f} ratio={after / before:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -49,6 +49,15 @@ class CorpusConfig:
     # A task stops when more than this fraction of the (at least 100) pages it tried to clean failed:
     # that is a bug or the wrong input, not bad pages, and must not cost a multi-day run.
     max_failed_fraction: float = 0.1
+    # The dumps' content language (link trails, localized File/Category names): "" = what the dump
+    # says (root `xml:lang`, else the dbname); a code ("de") overrides a dump that says wrong.
+    language: str = ""
+    # Which variant `-{zh-cn:..;zh-tw:..}-` markup shows (MediaWiki's fallbacks apply: zh-cn ->
+    # zh-hans); "" = the first one each rule lists.
+    variant: str = ""
+    # A dump cut short (an interrupted download) is refused; true keeps every complete page, with a
+    # warning that says where it ended.
+    allow_truncated: bool = False
     # Templates whose first arguments are article titles ({{main|X}}): links of kind `template`.
     hatnote_templates: list[str] = field(
         default_factory=lambda: [
@@ -89,7 +98,11 @@ class SegmentsConfig:
     tokenizer: str = "train"
     # Used when tokenizer == "train": WordPiece trained on the corpus with `tokenizers`.
     vocab_size: int = 30522
+    # Case and accents are separate choices of a trained tokenizer: `lowercase` folds case only;
+    # `strip_accents` also removes diacritics (Greek "το άγιο όρος" -> "το αγιο ορος", Vietnamese loses
+    # tones), which most languages cannot spare. A loaded tokenizer keeps its own normalizer.
     lowercase: bool = True
+    strip_accents: bool = False
     max_tokens: int = 254  # two segments + [CLS] [SEP] [SEP] fit in 512
     min_tokens: int = 8  # shorter documents are dropped (and counted)
     tasks: int = 1

@@ -4,7 +4,8 @@ slice of a multistream .bz2.
 Memory stays flat with dump size: bytes are decompressed in bounded chunks and fed to a pull parser,
 and each `<page>` element is dropped from the tree as soon as it has been turned into a `RawPage`.
 Any problem with the input (missing, empty, truncated, corrupt compression, malformed XML, bytes that
-are not UTF-8) is a `PipelineError` naming the file and the position.
+are not UTF-8, JSON lines given as XML) is a `PipelineError` naming the file and the position. A dump
+cut short (`TruncatedInput`) can instead be read up to its last complete page (`allow_truncated`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ GZIP_MAGIC = b"\x1f\x8b"
 UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 SITEINFO_END = b"</siteinfo>"
 ROOT_END = b"</mediawiki>"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+# A stubs dump (`-stub-articles.xml.gz`) has every page's metadata and no text: warn when most pages
+# of a file of at least this many pages are empty.
+STUB_CHECK_MIN_PAGES = 10
+
+
+class TruncatedInput(PipelineError):
+    """The input ends in the middle (a cut download): every page before the cut is complete."""
 
 
 @dataclass
@@ -63,6 +72,8 @@ def _file_kind(path: str) -> str:
             magic = f.read(3)
     except FileNotFoundError:
         raise PipelineError(f"{path}: no such file (check --input)") from None
+    except IsADirectoryError:
+        raise PipelineError(f"{path}: is a folder; pass the dump file(s) inside it as --input") from None
     except OSError as e:
         raise PipelineError(f"{path}: cannot be read ({e.strerror})") from None
     if not magic:
@@ -115,7 +126,7 @@ def _bz2_chunks(path: str, start: int, end: int | None) -> Iterator[bytes]:
                 "one starts; the index (--index) belongs to another dump"
             )
         if started and not dec.eof:
-            raise PipelineError(
+            raise TruncatedInput(
                 f"{path}: the bz2 data ends in the middle of a stream at byte {f.tell()} "
                 "(the file is truncated: download it again)"
             )
@@ -131,7 +142,7 @@ def _command_chunks(command: str, path: str) -> Iterator[bytes]:
             yield out
         err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
         if proc.wait() != 0:
-            raise PipelineError(
+            raise TruncatedInput(
                 f"{path}: {command} could not decompress it ({err.splitlines()[-1] if err else 'failed'}); "
                 "the file is truncated or damaged: download it again"
             )
@@ -154,7 +165,11 @@ def _gzip_chunks(path: str) -> Iterator[bytes]:
         with gzip.open(path, "rb") as f:
             while out := f.read(CHUNK_BYTES):
                 yield out
-    except (OSError, EOFError) as e:
+    except EOFError as e:
+        raise TruncatedInput(
+            f"{path}: the gzip data ends early ({e}); the file is truncated: download it again"
+        ) from None
+    except OSError as e:
         raise PipelineError(f"{path}: corrupt or truncated gzip data ({e}); download it again") from None
 
 
@@ -241,8 +256,10 @@ def _first_invalid_utf8(chunk: bytes) -> int | None:
 class _PageParser:
     """Feeds bytes to a pull parser and turns `<page>` elements into RawPages."""
 
-    def __init__(self, where: str, default_site: SiteInfo | None = None) -> None:
+    def __init__(self, where: str, default_site: SiteInfo | None = None, language: str | None = None) -> None:
         self.where = where
+        self.language = language or None  # a user's override of the dump's content language
+        self.xml_lang: str | None = None
         self.parser = ET.XMLPullParser(events=("start", "end"))
         self.root: ET.Element | None = None
         self.ns = ""
@@ -252,6 +269,7 @@ class _PageParser:
         self.utf16 = False
         self.last_id: int | None = None
         self.pages = 0
+        self.empty_pages = 0
 
     def _after(self) -> str:
         return f" (after page id {self.last_id})" if self.last_id is not None else ""
@@ -274,6 +292,10 @@ class _PageParser:
     def feed(self, chunk: bytes) -> Iterator[RawPage]:
         if self.fed == 0 and chunk[:2] in UTF16_BOMS:
             self.utf16 = True  # expat decodes UTF-16 itself once it has seen the byte order mark
+        elif self.fed == 0 and chunk.lstrip()[:1] in (b"{", b"["):
+            raise PipelineError(
+                f"{self.where}: holds JSON, not a MediaWiki XML dump; for JSON lines set corpus.format=jsonl"
+            )
         self.fed += len(chunk)
         try:
             self.parser.feed(chunk)
@@ -290,9 +312,10 @@ class _PageParser:
         except ET.ParseError as e:
             if self.root is None:
                 raise PipelineError(f"{self.where}: is not XML ({e}); expected a MediaWiki dump") from None
-            raise PipelineError(
+            raise TruncatedInput(
                 f"{self.where}: the XML ends before </mediawiki>{self._after()}, after "
-                f"{self.fed} decompressed bytes (the file is truncated: download it again)"
+                f"{self.fed} decompressed bytes (the file is truncated: download it again, "
+                "or set corpus.allow_truncated=true to keep its complete pages)"
             ) from None
 
     def _events(self) -> Iterator[RawPage]:
@@ -308,7 +331,7 @@ class _PageParser:
                     yield page
             elif elem.tag == self.ns + "siteinfo":
                 try:
-                    self.site = SiteInfo.from_xml(ET.tostring(elem))
+                    self.site = SiteInfo.from_xml(ET.tostring(elem), self.language or self.xml_lang)
                 except PipelineError as e:
                     raise PipelineError(f"{self.where}: {e}") from None
                 self.root.clear()
@@ -320,6 +343,7 @@ class _PageParser:
             raise PipelineError(f"{self.where}: the root element is <{local}>, not <mediawiki>: not a dump")
         self.ns = f"{{{uri}}}" if uri else ""
         self.page_tag = self.ns + "page"
+        self.xml_lang = elem.get(XML_LANG)
 
     def _page(self, elem: ET.Element) -> RawPage | None:
         ns = self.ns
@@ -338,7 +362,7 @@ class _PageParser:
             log.warning(
                 "%s: no <siteinfo> before the first page; using English Wikipedia namespaces", self.where
             )
-            self.site = SiteInfo.default()
+            self.site = SiteInfo.default(self.language or self.xml_lang or "en")
         raw_ns = elem.findtext(ns + "ns")
         if raw_ns is not None and raw_ns.strip():
             try:
@@ -355,17 +379,49 @@ class _PageParser:
         text = (revisions[-1].findtext(ns + "text") if revisions else None) or ""
         self.last_id = page_id
         self.pages += 1
+        if not text:
+            self.empty_pages += 1
         return RawPage(page_id, title, page_ns, target, text, self.site)
 
 
-def read_pages(sl: Slice | str, *, decompressor: str | None = None) -> Iterator[RawPage]:
-    """Every `<page>` of a slice (or a whole file), in file order."""
+def read_pages(
+    sl: Slice | str,
+    *,
+    decompressor: str | None = None,
+    language: str | None = None,
+    allow_truncated: bool = False,
+) -> Iterator[RawPage]:
+    """Every `<page>` of a slice (or a whole file), in file order.
+
+    `language` overrides the dump's content language (link trails, localized namespace names);
+    `allow_truncated` keeps the complete pages of a dump cut short, with a warning, instead of failing.
+    """
     if isinstance(sl, str | os.PathLike):
         sl = Slice(str(sl))
     where = _where(sl.path, sl)
-    parser = _PageParser(where)
-    for chunk in slice_chunks(sl, decompressor):
-        yield from parser.feed(chunk)
-    yield from parser.close()
+    parser = _PageParser(where, language=language)
+    try:
+        for chunk in slice_chunks(sl, decompressor):
+            yield from parser.feed(chunk)
+        yield from parser.close()
+    except TruncatedInput as e:
+        if not allow_truncated or parser.root is None:
+            raise
+        # The page being parsed at the cut never completed, so it was never yielded.
+        log.warning(
+            "%s: the dump is cut short; kept its %d complete pages, the last page id %s (%s)",
+            where,
+            parser.pages,
+            parser.last_id,
+            str(e).split(": ", 1)[-1].split(" (")[0],
+        )
     if parser.root is None:
         raise PipelineError(f"{where}: holds no <mediawiki> element; expected a MediaWiki XML dump")
+    if parser.pages >= STUB_CHECK_MIN_PAGES and parser.empty_pages * 2 > parser.pages:
+        log.warning(
+            "%s: %d of its %d pages have no text; a stubs dump (*-stub-*.xml.gz) holds metadata only: "
+            "use a pages-articles dump",
+            where,
+            parser.empty_pages,
+            parser.pages,
+        )

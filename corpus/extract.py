@@ -19,6 +19,7 @@ import glob
 import json
 import os
 import shutil
+import tempfile
 import time
 import traceback
 from collections import Counter
@@ -35,11 +36,12 @@ from datatrove.utils.logging import logger
 from corpus import hf_reader
 from corpus.config import CorpusConfig
 from corpus.dump_reader import bz2_command, read_pages
+from corpus.fallback import clean_with_mwparserfromhell
 from corpus.jsonl_reader import JsonlRecord, read_jsonl
 from corpus.multistream import Slice, index_path_for, plan_tasks
 from corpus.siteinfo import SiteInfo
 from corpus.titles import normalize_title
-from corpus.wikitext import Link, clean_wikitext
+from corpus.wikitext import MAX_PAGE_CHARS, Link, WikitextError, clean_wikitext
 from pipeline.atomic import atomic_path, write_json_atomic
 from pipeline.config import to_dict
 from pipeline.errors import PipelineError
@@ -96,16 +98,30 @@ class DumpReaderStep(PipelineStep):
     name = "MediaWiki dump reader"
     type = "Reader"
 
-    def __init__(self, plan: list[list[Slice]], decompressor: str | None = None) -> None:
+    def __init__(
+        self,
+        plan: list[list[Slice]],
+        decompressor: str | None = None,
+        language: str = "",
+        allow_truncated: bool = False,
+    ) -> None:
         super().__init__()
         self.plan = plan
         self.decompressor = decompressor
+        self.language = language
+        self.allow_truncated = allow_truncated
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if len(self.plan) != world_size:
             raise PipelineError(f"the extract plan has {len(self.plan)} tasks but {world_size} were launched")
         for sl in self.plan[rank]:
-            for page in read_pages(sl, decompressor=self.decompressor):
+            pages = read_pages(
+                sl,
+                decompressor=self.decompressor,
+                language=self.language or None,
+                allow_truncated=self.allow_truncated,
+            )
+            for page in pages:
                 self.stat_update("pages")
                 yield Document(text=page.text, id=str(page.id), metadata={"page": page})
 
@@ -116,9 +132,10 @@ class WikitextCleanerStep(PipelineStep):
     name = "wikitext cleaner"
     type = "Formatter"
 
-    def __init__(self, hatnote_templates: list[str]) -> None:
+    def __init__(self, hatnote_templates: list[str], variant: str = "") -> None:
         super().__init__()
         self.hatnote_templates = list(hatnote_templates)
+        self.variant = variant
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         hatnotes = tuple(self.hatnote_templates)
@@ -140,7 +157,15 @@ class WikitextCleanerStep(PipelineStep):
                 title = normalize_title(page.title, page.site) or page.title
                 try:
                     with self.track_time():
-                        clean = clean_wikitext(doc.text, title, page.site, hatnotes)
+                        try:
+                            clean = clean_wikitext(doc.text, title, page.site, hatnotes, self.variant)
+                        except WikitextError as e:
+                            if len(doc.text) > MAX_PAGE_CHARS:
+                                raise
+                            # A structure the fast cleaner bounds on purpose: the full parser takes it.
+                            logger.info(f"page id {page.id} {page.title!r}: {e}; cleaned by mwparserfromhell")
+                            clean = clean_with_mwparserfromhell(doc.text, page.site)
+                            meta["fallback"] = True
                 except Exception as e:  # noqa: BLE001 - one bad page must not stop a multi-day run
                     reason = f"{type(e).__name__}: {e}".splitlines()[0][:300]
                     logger.warning(f"page id {page.id} {page.title!r} skipped: {reason}")
@@ -341,6 +366,7 @@ class _TaskCounts:
         self.failed_pages: list[dict[str, Any]] = []
         self.dropped_redirects: list[dict[str, Any]] = []
         self.seen = 0
+        self.fallback = 0  # articles cleaned by mwparserfromhell (corpus/fallback.py)
         self.started = self.last_log = time.monotonic()
 
     @property
@@ -354,6 +380,8 @@ class _TaskCounts:
         if status == ARTICLE:
             for link in meta["links"]:
                 self.links[link.kind] += 1
+            if meta.get("fallback"):
+                self.fallback += 1
         elif status == SKIPPED:
             self.skipped_ns[str(meta["ns"])] += 1
         elif status == FAILED:
@@ -397,6 +425,7 @@ class _TaskCounts:
             "skipped_by_namespace": dict(self.skipped_ns),
             "failed": self.status[FAILED],
             "failed_pages": self.failed_pages,
+            "cleaned_by_mwparserfromhell": self.fallback,
             "links_by_kind": {"body": self.links["body"], "template": self.links["template"], **self.links},
         }
 
@@ -405,12 +434,32 @@ class _TaskCounts:
 # The launching process: plan, run, merge, manifest
 
 
+def _check_writable(out: Path) -> None:
+    """The output folder can be created and written to: a one-line error now, not a traceback
+    from a task later."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except (NotADirectoryError, FileExistsError):
+        blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), out)
+        raise PipelineError(
+            f"--output {out}: {blocker} is a file, not a folder; pass another --output"
+        ) from None
+    except OSError as e:
+        raise PipelineError(
+            f"--output {out}: cannot write there ({e.strerror}); pass a writable folder"
+        ) from None
+
+
 def _check_inputs(inputs: list[str]) -> list[str]:
     if not inputs:
         raise PipelineError("corpus extract: no --input files given")
     paths = []
     for raw in inputs:
         path = os.path.abspath(raw)
+        if os.path.isdir(path):
+            raise PipelineError(f"{raw}: is a folder; pass the dump file(s) inside it as --input")
         if not os.path.isfile(path):
             raise PipelineError(f"{raw}: no such file (check --input)")
         if os.path.getsize(path) == 0:
@@ -461,11 +510,13 @@ def merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
         "skipped_by_namespace": Counter(),
         "failed": 0,
         "failed_pages": [],
+        "cleaned_by_mwparserfromhell": 0,
         "links_by_kind": Counter({"body": 0, "template": 0}),
     }
     for r in sorted(results, key=lambda r: r["rank"]):
         for key in ("pages_read", "articles", "redirects", "redirects_dropped", "failed"):
             stats[key] += r[key]
+        stats["cleaned_by_mwparserfromhell"] += r.get("cleaned_by_mwparserfromhell", 0)
         stats["skipped_by_namespace"].update(r["skipped_by_namespace"])
         stats["links_by_kind"].update(r["links_by_kind"])
         stats["failed_pages"].extend(r["failed_pages"])
@@ -577,6 +628,7 @@ def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | 
     logs = out / LOGS
     if out.exists() and not out.is_dir():
         raise PipelineError(f"--output {out} is a file; pass a folder")
+    _check_writable(out)
 
     done = _load_json(out / MANIFEST)
     if done is not None:
@@ -627,8 +679,8 @@ def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | 
         steps = [HfReaderStep(paths, cfg.hf_columns, cfg.hf_split, str(logs / "hf-cache"))]
     else:
         steps = [
-            DumpReaderStep(plan, bz2_command(cfg.bz2_decompressor)),
-            WikitextCleanerStep(cfg.hatnote_templates),
+            DumpReaderStep(plan, bz2_command(cfg.bz2_decompressor), cfg.language, cfg.allow_truncated),
+            WikitextCleanerStep(cfg.hatnote_templates, cfg.variant),
         ]
     steps.append(CorpusShardWriter(str(out), cfg.max_failed_fraction))
     manifest = {

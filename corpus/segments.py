@@ -481,7 +481,9 @@ def tokenizer_identity(cfg: SegmentsConfig, source: PreTrainedTokenizerBase | No
     """The tokenizer part of the output key: what it does (its hash), not where it was found; a trained
     one is decided by its training settings (and the corpus, which the key covers anyway)."""
     if cfg.tokenizer == TRAIN:
-        return f"train:vocab_size={cfg.vocab_size}:lowercase={cfg.lowercase}"
+        return (
+            f"train:vocab_size={cfg.vocab_size}:lowercase={cfg.lowercase}:strip_accents={cfg.strip_accents}"
+        )
     return tokenizer_hash(source if source is not None else load_tokenizer(cfg.tokenizer))
 
 
@@ -555,7 +557,11 @@ def run_segments(cfg: SegmentsConfig, corpus_dir: str) -> dict:
                 f"training a WordPiece tokenizer (vocab {cfg.vocab_size}) on {inputs.num_nodes} documents"
             )
             source = train_wordpiece(
-                corpus_texts(inputs, node_ids), cfg.vocab_size, cfg.lowercase, length=inputs.num_nodes
+                corpus_texts(inputs, node_ids),
+                cfg.vocab_size,
+                cfg.lowercase,
+                length=inputs.num_nodes,
+                strip_accents=cfg.strip_accents,
             )
         save_tokenizer(source, out / TOKENIZER_DIR)
 

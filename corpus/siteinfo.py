@@ -10,6 +10,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+from corpus.languages import language_of, link_trail_class, local_namespace_names
 from pipeline.errors import PipelineError
 
 FIRST_LETTER = "first-letter"
@@ -94,9 +95,12 @@ class SiteInfo:
     dbname: str
     case: str
     namespaces: dict[int, Namespace]
+    # Content language ("el", "zh", "" when unknown): link trails and localized namespace aliases.
+    language: str = ""
     _lookup: dict[str, int] = field(init=False, repr=False, compare=False)
     # Raw link target -> classification, filled by `corpus.titles` (targets repeat heavily).
     title_cache: dict[str, tuple[str, str | None]] = field(init=False, repr=False, compare=False)
+    link_trail: str = field(init=False, repr=False, compare=False)  # regex class, "" = no trail
 
     def __post_init__(self) -> None:
         lookup: dict[str, int] = {}
@@ -106,13 +110,19 @@ class SiteInfo:
             for name in (ns.name, *ns.aliases):
                 if name:
                     lookup.setdefault(_namespace_key(name), ns.id)
+        # MediaWiki's File/Category names of the language, beyond those the siteinfo lists.
+        for ns_id, names in local_namespace_names(self.language).items():
+            for name in names:
+                lookup.setdefault(_namespace_key(name), ns_id)
         self._lookup = lookup
         self.title_cache = {}
+        self.link_trail = link_trail_class(self.language)
 
     @classmethod
-    def from_xml(cls, siteinfo_xml: str | bytes) -> SiteInfo:
+    def from_xml(cls, siteinfo_xml: str | bytes, language: str | None = None) -> SiteInfo:
         """Parse a `<siteinfo>...</siteinfo>` element (export schemas 0.9-0.11, with or without the
-        export namespace URI). Per-namespace `case` attributes win over the site-wide `<case>`."""
+        export namespace URI). Per-namespace `case` attributes win over the site-wide `<case>`.
+        `language` is the dump root's `xml:lang` (or a user's override); without it the dbname says."""
         try:
             root = ET.fromstring(siteinfo_xml)
         except ET.ParseError as exc:
@@ -122,12 +132,15 @@ class SiteInfo:
         if _local(root.tag) != "siteinfo":
             raise PipelineError(f"expected a <siteinfo> element, got <{_local(root.tag)}>")
         dbname = ""
+        base = ""
         site_case = FIRST_LETTER
         raw: list[tuple[int, str, str | None]] = []
         for child in root:
             tag = _local(child.tag)
             if tag == "dbname":
                 dbname = (child.text or "").strip()
+            elif tag == "base":
+                base = (child.text or "").strip()
             elif tag == "case":
                 site_case = (child.text or FIRST_LETTER).strip()
             elif tag == "namespaces":
@@ -157,11 +170,13 @@ class SiteInfo:
             namespaces[ns_id] = Namespace(ns_id, name, case or site_case, aliases)
         if 0 not in namespaces:
             namespaces[0] = Namespace(0, "", site_case)
-        return cls(dbname=dbname, case=site_case, namespaces=namespaces)
+        language = language_of(dbname, language, base)
+        return cls(dbname=dbname, case=site_case, namespaces=namespaces, language=language)
 
     @classmethod
-    def default(cls) -> SiteInfo:
-        """English Wikipedia's namespaces (with its canonical names and aliases)."""
+    def default(cls, language: str = "en") -> SiteInfo:
+        """English Wikipedia's namespaces (with its canonical names and aliases); `language` sets the
+        link trail and localized aliases (JSONL corpora and dumps without a <siteinfo>)."""
         extra = SITE_ALIASES["enwiki"]
         namespaces = {}
         for ns_id, name in _ENWIKI_NAMESPACES.items():
@@ -172,7 +187,7 @@ class SiteInfo:
                 CASE_SENSITIVE if ns_id in _ENWIKI_CASE_SENSITIVE else FIRST_LETTER,
                 tuple(dict.fromkeys(a for a in aliases if a != name)),
             )
-        return cls(dbname="enwiki", case=FIRST_LETTER, namespaces=namespaces)
+        return cls(dbname="enwiki", case=FIRST_LETTER, namespaces=namespaces, language=language)
 
     def namespace_id(self, prefix: str) -> int | None:
         """The namespace a prefix (name or alias, any case) names, or None."""

@@ -57,6 +57,8 @@ _SPACES_RE = re.compile("[ _\t\n\r\u00a0\u1680\u180e\u2000-\u200a\u2028\u2029\u2
 # Characters MediaWiki refuses in titles (`$wgLegalTitleChars` complement) and escapes it rejects.
 _ILLEGAL_RE = re.compile(r"[<>\[\]{}|\x00-\x1f\x7f\ufffd]|%[0-9A-Fa-f]{2}|&[A-Za-z0-9#\x80-\uffff]+;|~{3}")
 _PERCENT_RE = re.compile(r"%[0-9A-Fa-f]{2}")
+# `[[http://example.org label]]` is an external link in brackets, not a wikilink.
+_URL_RE = re.compile(r"\s*(?i:https?:|ftps?:|mailto:|//)")
 _MAX_TITLE_BYTES = 255
 
 _ARTICLE = "article"
@@ -90,6 +92,8 @@ def _upper_first(text: str) -> str:
 
 
 def _classify(raw: str, site: SiteInfo) -> tuple[str, str | None]:
+    if ("//" in raw or "mailto:" in raw) and _URL_RE.match(raw):
+        return "external", None
     try:
         text = _decode(raw)
     except UnicodeDecodeError:
@@ -126,8 +130,9 @@ def _classify(raw: str, site: SiteInfo) -> tuple[str, str | None]:
 
 def classify_link_target(raw: str, site: SiteInfo) -> tuple[str, str | None]:
     """What a `[[raw]]` target points to: `("article", title)`, `("namespace", None)`,
-    `("interwiki", None)` (interwiki and interlanguage), `("fragment", None)` (`[[#x]]`) or
-    `("invalid", None)` (empty, illegal characters, too long)."""
+    `("interwiki", None)` (interwiki and interlanguage), `("fragment", None)` (`[[#x]]`),
+    `("external", None)` (`[[http://...]]`: a URL in brackets) or `("invalid", None)` (empty, illegal
+    characters, too long)."""
     cache = site.title_cache
     hit = cache.get(raw)
     if hit is None:

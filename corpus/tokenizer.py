@@ -120,12 +120,19 @@ def _first_line(e: BaseException) -> str:
 
 
 def train_wordpiece(
-    texts: Iterable[str], vocab_size: int, lowercase: bool, length: int | None = None
+    texts: Iterable[str],
+    vocab_size: int,
+    lowercase: bool,
+    length: int | None = None,
+    strip_accents: bool = False,
 ) -> PreTrainedTokenizerFast:
-    """BERT-style WordPiece (BERT normalizer and pre-tokenizer) trained on `texts`, streamed once."""
+    """BERT-style WordPiece (BERT normalizer and pre-tokenizer) trained on `texts`, streamed once.
+
+    `strip_accents` is its own choice: BERT's normalizer strips accents whenever it lower-cases
+    unless told otherwise, which erases Greek tonos and Vietnamese tones."""
     backend = Tokenizer(models.WordPiece(unk_token=UNK))
     backend.normalizer = normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=lowercase
+        clean_text=True, handle_chinese_chars=True, strip_accents=strip_accents, lowercase=lowercase
     )
     backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     backend.decoder = decoders.WordPiece(prefix="##")
@@ -142,6 +149,7 @@ def train_wordpiece(
     return BertTokenizerFast(
         tokenizer_object=backend,
         do_lower_case=lowercase,
+        strip_accents=strip_accents,
         unk_token=UNK,
         sep_token=SEP,
         pad_token=PAD,

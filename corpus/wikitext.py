@@ -10,16 +10,23 @@ Passes, in order:
 1. comments removed (links in comments are not links);
 2. extension tags: `<ref>`, `<gallery>`, `<imagemap>` dropped with their links kept spanless;
    `<math>`, `<syntaxhighlight>`, `<timeline>`... dropped; `<nowiki>`/`<pre>` content kept as
-   literal text (entities decoded);
-3. templates `{{...}}` dropped (nested); wikilinks in their parameters kept spanless; hatnote
-   templates (`{{main|X}}`) yield their title arguments; disambiguation templates mark the page;
+   literal text (entities decoded); `<nowiki/>` ends a link trail; then `-{...}-` language-variant
+   markup resolved to one variant;
+3. templates `{{...}}`: those in `corpus/templates.py`'s registry (prose: `convert`, `lang`,
+   `nihongo`...) rendered, nested ones first, their output left for the link pass; the others
+   dropped (nested), wikilinks in their parameters kept spanless; hatnote templates (`{{main|X}}`)
+   yield their title arguments; disambiguation templates mark the page;
 4. tables `{| ... |}` dropped (nested; an unclosed one runs to the end); wikilinks kept spanless;
-5. wikilinks: file/image embeds with their captions, categories and interlanguage links dropped
-   (caption links kept spanless); article links become marked anchors (`\x01 i \x02 anchor \x03`);
-   links into other namespaces, interwiki links and colon links (`[[:Category:X]]`) leave their text;
+5. wikilinks, with the link trail of the wiki's language: file/image embeds with their captions,
+   categories and interlanguage links dropped (caption links kept spanless); article links become
+   marked anchors (`\x01 i \x02 anchor \x03`); links into other namespaces and colon links
+   (`[[:Category:X]]`) leave their text, interwiki links their label or bare title;
+   `[[http://... label]]` is an external link;
 6. external links -> their label; quotes, magic words, HTML markup removed (content kept, `<br>` is
-   a newline); headings and list items become plain lines (a heading is its own paragraph);
-   entities decoded; whitespace and template-orphaned punctuation tidied;
+   a newline); the space and empty brackets a removal left before punctuation closed (each removal
+   leaves a gap mark, so prose is never touched); headings and list items become plain lines (a
+   heading is its own paragraph), headings of empty sections dropped; entities decoded; whitespace
+   tidied;
 7. the markers are taken out and become spans into the final text.
 
 "Spanless" links are real links of the page whose anchor is not in the clean text (templates,
@@ -35,15 +42,19 @@ from __future__ import annotations
 import html
 import re
 import sys
+from bisect import bisect_right
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from corpus.config import CorpusConfig
 from corpus.siteinfo import SiteInfo
-from corpus.titles import LANGUAGE_CODES, classify_link_target
+from corpus.templates import OWN_NAME_TEMPLATES, render, renderer_for
+from corpus.titles import INTERWIKI_PREFIXES, LANGUAGE_CODES, classify_link_target
 
 DEFAULT_HATNOTES: tuple[str, ...] = tuple(CorpusConfig().hatnote_templates)
+_OWN_NAME = OWN_NAME_TEMPLATES
 
 # Templates marking a disambiguation page (compared like hatnotes: case-insensitive, `_` = space).
 # Set index articles (`{{set index article}}`, `{{surname}}`) are lists of distinct things, not
@@ -77,7 +88,13 @@ MAX_HATNOTE_CHARS = 5000  # a real hatnote is a line of titles; a longer one is 
 _BODY, _TEMPLATE = "body", "template"
 _MARK_OPEN, _MARK_MID, _MARK_CLOSE = "\x01", "\x02", "\x03"
 _NOWIKI_OPEN, _NOWIKI_CLOSE = "\x04", "\x05"
-_CONTROL_CHARS = {c: None for c in range(1, 6)}
+# `_HEADING` opens a heading line (then its level digit) until empty sections are dropped; `_GAP`
+# marks where markup was removed, so the space and brackets it leaves are tidied there and only
+# there (`over {{convert|..}}.` -> `over.`, while `5 : 3` in prose stays). `<nowiki/>` is a gap too:
+# it ends a link trail.
+_HEADING, _GAP = "\x06", "\x07"
+_CONTROL_CHARS = {c: None for c in range(1, 8)}
+MAX_TEMPLATE_DEPTH = 50  # rendered templates nested deeper than this are dropped (hostile input)
 
 _FILE_NAMESPACES = (6, -2)
 _CATEGORY_NAMESPACE = 14
@@ -112,14 +129,37 @@ _TABLE_OPEN_RE = re.compile(r"\{\|")
 _TABLE_CLOSE_RE = re.compile(r"\|\}")
 # An innermost wikilink: target, optional label (no brackets), link trail. Nested links (image
 # captions) are resolved inside-out, one level per pass. The trail (letters glued after `]]`, as in
-# `[[dog]]s`) joins the anchor; [a-z] is English Wikipedia's `$linkTrail`, other languages allow
-# more letters, and we keep the English rule everywhere.
+# `[[dog]]s`, `[[Ρωσία]]ς`) joins the anchor; its letters are the wiki language's `$linkTrail`
+# (`corpus/languages.py`: `[a-z]` in English, none in Chinese).
 # A label may hold single brackets (`Bicyclo[1.1.0]butane`, `[above]`), never `[[` or `]]`.
-_LINK_RE = re.compile(
-    r"\[\[([^\[\]\n|]*{p})(?:\|([^\[\]]*{p}(?:(?:\[(?!\[)|\](?!\]))[^\[\]]*{p})*{p}))?\]\]([a-z]*{p})".replace(
+_LINK_PATTERN = (
+    r"\[\[([^\[\]\n|]*{p})(?:\|([^\[\]]*{p}(?:(?:\[(?!\[)|\](?!\]))[^\[\]]*{p})*{p}))?\]\]".replace(
         "{p}", _POSSESSIVE
     )
 )
+
+
+@lru_cache(maxsize=32)
+def _link_re(trail_class: str) -> re.Pattern[str]:
+    trail = f"([{trail_class}]*{_POSSESSIVE})" if trail_class else "()"
+    return re.compile(_LINK_PATTERN + trail)
+
+
+_LINK_RE = _link_re("a-z")
+# Language-variant markup (`-{zh-cn:域;zh-tw:體}-`, `-{H|...}-`, `-{text}-`); `-{{` is a template.
+_VARIANT_RE = re.compile(r"-\{(?!\{)([^\n{}]{0,1000})\}-")
+_VARIANT_RULE_RE = re.compile(r"\s*([a-z]{2,3}(?:-[a-z0-9]+)*)\s*:(.*)", re.DOTALL)
+_VARIANT_SPLIT_RE = re.compile(r";\s*(?=[a-z]{2,3}(?:-[a-z0-9]+)*\s*:)")
+_VARIANT_FALLBACKS: dict[str, tuple[str, ...]] = {
+    "zh-cn": ("zh-hans", "zh-sg", "zh-my"),
+    "zh-sg": ("zh-hans", "zh-cn"),
+    "zh-my": ("zh-hans", "zh-cn"),
+    "zh-hans": ("zh-cn", "zh-sg", "zh-my"),
+    "zh-tw": ("zh-hant", "zh-hk", "zh-mo"),
+    "zh-hk": ("zh-hant", "zh-mo", "zh-tw"),
+    "zh-mo": ("zh-hant", "zh-hk", "zh-tw"),
+    "zh-hant": ("zh-tw", "zh-hk", "zh-mo"),
+}
 # The target of every `[[...` in a fragment, nested ones included (`[[File:x|..[[a]]..]]`).
 _LINK_TARGET_RE = re.compile(r"\[\[([^\[\]{}|\n]*)(?=\||\]\])")
 _ARG_TOKEN_RE = re.compile(r"\{\{|\}\}|\[\[|\]\]|\|")
@@ -134,6 +174,19 @@ _PAREN_CLOSE_DEBRIS_RE = re.compile(r"[,;:] ?\)")
 _PAREN_CLOSE_DEBRIS = (",)", ", )", ";)", "; )", ":)", ": )")
 _NEWLINE_RUN_RE = re.compile(r"\n[\n ]+")
 _NOWIKI_RE = re.compile("\x04(\\d+)\x05")
+# Where a removal left a gap: spaces before the punctuation that follows it, and brackets holding
+# nothing but gaps and list punctuation (ASCII and full-width).
+_GAP_SPACES = " \t\u00a0"
+_HEADING_LINE_RE = re.compile("\x06([1-6])([^\n]*)")
+_NONBLANK_RE = re.compile(r"\S")
+_PUNCT_AFTER_GAP = frozenset(".,;:!?)]）。，、；：」』")
+# The last gap of a run followed (after a few spaces or list punctuation) by punctuation or a closing
+# bracket; bounded so that a run of gaps costs linear time.
+_GAP_BEFORE_PUNCT_RE = re.compile("\x07[ \t\u00a0,;:、，；]{0,8}[.,;:!?)\\]）。，、；：」』]")
+_OPENERS = {"(": ")", "（": "）", "[": "]"}
+_CLOSERS = frozenset(_OPENERS.values())
+_GAP_DEBRIS = " \t\u00a0,;:、，；"
+_EMPTY_BRACKETS = (" ()", " ( )", " （）", "（）", " （ ）", "（ ）")
 _NAME_SPACES_RE = re.compile(r"[\s_]+")
 _WHITESPACE_CHARS = "\t\r\f\v\u00a0"
 
@@ -159,13 +212,20 @@ class WikitextError(Exception):
 
 
 def clean_wikitext(
-    wikitext: str, title: str, site: SiteInfo, hatnote_templates: Sequence[str] = DEFAULT_HATNOTES
+    wikitext: str,
+    title: str,
+    site: SiteInfo,
+    hatnote_templates: Sequence[str] = DEFAULT_HATNOTES,
+    variant: str = "",
 ) -> CleanPage:
-    """Clean one page's wikitext. Links come body links first (in text order), then spanless ones."""
+    """Clean one page's wikitext. Links come body links first (in text order), then spanless ones.
+
+    `variant` picks the language variant of `-{zh-cn:..;zh-tw:..}-` markup (with MediaWiki's
+    fallbacks, e.g. zh-cn -> zh-hans); "" takes the first one a rule lists."""
     if len(wikitext) > MAX_PAGE_CHARS:
         raise WikitextError(f"page has {len(wikitext)} characters, over the {MAX_PAGE_CHARS} limit")
     hatnotes = hatnote_templates if isinstance(hatnote_templates, tuple) else tuple(hatnote_templates)
-    return _PageCleaner(site, _hatnote_names(hatnotes)).clean(wikitext, title)
+    return _PageCleaner(site, _hatnote_names(hatnotes), variant).clean(wikitext, title)
 
 
 @lru_cache(maxsize=64)
@@ -257,7 +317,7 @@ def _at_line_start(text: str, pos: int) -> bool:
     """Only spaces, tabs and `:` indents between the previous newline and pos. Walks back over
     those characters only, so tokens on one long line cost O(1) each, not O(line)."""
     i = pos - 1
-    while i >= 0 and text[i] in " \t:":
+    while i >= 0 and text[i] in " \t:\x07":
         i -= 1
     return i < 0 or text[i] == "\n"
 
@@ -280,9 +340,13 @@ def _strip_comments(text: str) -> str:
 
 
 class _PageCleaner:
-    def __init__(self, site: SiteInfo, hatnotes: frozenset[str]) -> None:
+    def __init__(self, site: SiteInfo, hatnotes: frozenset[str], variant: str = "") -> None:
         self.site = site
         self.hatnotes = hatnotes
+        self.variant = variant
+        self.title = ""
+        self.link_re = _link_re(site.link_trail)
+        self.title_cache = site.title_cache
         self.body_targets: list[str] = []
         self.spanless: list[Link] = []
         self.nowiki: list[str] = []
@@ -290,12 +354,17 @@ class _PageCleaner:
 
     def clean(self, text: str, title: str) -> CleanPage:
         self.is_disambiguation = title.rstrip().endswith("(disambiguation)") or "__DISAMBIG__" in text
-        if "\x01" in text or "\x04" in text:  # impossible in XML; JSONL input could carry them
+        self.title = title
+        if any(
+            c in text for c in "\x01\x02\x03\x04\x05\x06\x07"
+        ):  # impossible in XML; JSONL could carry them
             text = text.translate(_CONTROL_CHARS)
         if "<!--" in text:
             text = _strip_comments(text)
         if "<" in text:
             text = self._extension_tags(text)
+        if "-{" in text:
+            text = _VARIANT_RE.sub(self._variant, text)
         if "{{" in text or "}}" in text:
             text = self._templates(text)
         if "{|" in text:
@@ -310,6 +379,8 @@ class _PageCleaner:
     def _collect_links(self, fragment: str) -> None:
         if "[[" not in fragment:
             return
+        if _GAP in fragment:
+            fragment = fragment.replace(_GAP, "")
         site = self.site
         for m in _LINK_TARGET_RE.finditer(fragment):
             target = classify_link_target(m.group(1), site)[1]
@@ -335,7 +406,7 @@ class _PageCleaner:
                 continue
             name = m.group(2).lower()
             if m.group(1) or m.group(3).endswith("/"):  # stray close, or self-closing: markup only
-                cuts.append((start, m.end(), ""))
+                cuts.append((start, m.end(), _GAP))
                 pos = m.end()
                 continue
             candidates = closes.get(name, ())
@@ -344,7 +415,7 @@ class _PageCleaner:
                 i += 1
             next_close[name] = i
             if i == len(candidates):  # unclosed: MediaWiki shows it as text; we drop the markup
-                cuts.append((start, m.end(), ""))
+                cuts.append((start, m.end(), _GAP))
                 pos = m.end()
                 continue
             close = tokens[candidates[i]]
@@ -355,7 +426,7 @@ class _PageCleaner:
             else:
                 if name in _LINK_TAGS:
                     self._collect_links(content)
-                replacement = ""
+                replacement = _GAP
             cuts.append((start, close.end(), replacement))
             pos = close.end()
         return _splice(text, cuts)
@@ -363,9 +434,11 @@ class _PageCleaner:
     def _templates(self, text: str) -> str:
         spans, outer, stray = _match_pairs(text, _OPEN_BRACES_RE, _CLOSE_BRACES_RE, 2)
         hatnotes = self.hatnotes
+        names: dict[int, tuple[str, str]] = {}
         for s, e in spans:
             raw_name = _TEMPLATE_NAME_RE.match(text, s + 2).group()
             name = _template_key(raw_name)
+            names[s] = (raw_name, name)
             if name in DISAMBIGUATION_TEMPLATES:
                 self.is_disambiguation = True
             elif (
@@ -374,14 +447,92 @@ class _PageCleaner:
                 and text.startswith("|", s + 2 + len(raw_name))
             ):
                 self._hatnote(name, text[s + 3 + len(raw_name) : e - 2])
-        cuts = [(s, e, "") for s, e in stray]
+        cuts = [(s, e, _GAP) for s, e in stray]
+        starts: list[int] | None = None
         for s, e in outer:
-            self._collect_links(text[s:e])
-            cuts.append((s, e, ""))
+            raw_name, name = names[s]
+            if renderer_for(name) is None and name not in _OWN_NAME:
+                self._collect_links(text[s:e])
+                cuts.append((s, e, _GAP))
+                continue
+            if starts is None:
+                spans.sort()
+                starts = [span[0] for span in spans]
+            shown = self._render(text, s, e, spans, starts, names, 0)
+            raw = text[s:e]
+            if "[[" in raw:  # links the rendering left out (a language code, a dropped child) stay spanless
+                lost = Counter(m.group(1) for m in _LINK_TARGET_RE.finditer(raw))
+                lost.subtract(m.group(1) for m in _LINK_TARGET_RE.finditer(shown))
+                self._collect_links("".join(f"[[{t}]]" * n for t, n in lost.items() if n > 0))
+            cuts.append((s, e, shown or _GAP))
         return _splice(text, cuts)
+
+    def _render(
+        self,
+        text: str,
+        s: int,
+        e: int,
+        spans: list[tuple[int, int]],
+        starts: list[int],
+        names: dict[int, tuple[str, str]],
+        depth: int,
+    ) -> str:
+        """The wikitext a template span shows: its renderer's output, nested templates rendered
+        first; "" for a template without a renderer."""
+        raw_name, name = names[s]
+        if depth > MAX_TEMPLATE_DEPTH or (renderer_for(name) is None and name not in _OWN_NAME):
+            return ""
+        inner_start = s + 2 + len(raw_name)
+        cuts: list[tuple[int, int, str]] = []
+        k = bisect_right(starts, s)
+        end = inner_start
+        while k < len(spans) and spans[k][0] < e:
+            cs, ce = spans[k]
+            k += 1
+            if cs < end:  # inside a child already taken
+                continue
+            cuts.append(
+                (
+                    cs - inner_start,
+                    ce - inner_start,
+                    self._render(text, cs, ce, spans, starts, names, depth + 1) or _GAP,
+                )
+            )
+            end = ce
+        inner = _splice(text[inner_start : e - 2], cuts)
+        args = _split_args(inner[1:]) if inner.startswith("|") else []
+        return render(name, raw_name, args, self.title) or ""
+
+    def _variant(self, m: re.Match[str]) -> str:
+        """One `-{...}-`: flags `H`/`T`/`-` define rules and show nothing; otherwise the chosen
+        variant's text of `zh-cn:..;zh-tw:..` rules, or the text itself (`-{R|raw}-`, `-{text}-`)."""
+        body = m.group(1)
+        flags, bar, rest = body.partition("|")
+        if bar and len(flags) <= 10 and all(c.isalpha() or c in "-; " for c in flags):
+            if any(c in flags for c in "HT-"):
+                return _GAP
+            body = rest
+        if ":" not in body:
+            return body
+        rules: dict[str, str] = {}
+        for part in _VARIANT_SPLIT_RE.split(body):
+            if not part.strip():
+                continue
+            rule = _VARIANT_RULE_RE.fullmatch(part)
+            if rule is None:
+                return body  # not a rule list (a colon in plain text)
+            rules.setdefault(rule.group(1), rule.group(2).strip().rstrip(";").strip())
+        if not rules:
+            return body
+        for code in (self.variant, *_VARIANT_FALLBACKS.get(self.variant, ())):
+            if code in rules:
+                return rules[code]
+        return next(iter(rules.values()))
 
     def _hatnote(self, name: str, args_text: str) -> None:
         first, step = HATNOTE_TITLE_ARGS.get(name, (1, 1))
+        if _GAP in args_text:
+            args_text = args_text.replace(_GAP, "")
         positional = [a for a in _split_args(args_text) if "=" not in a]
         for arg in positional[first - 1 :: step]:
             target = classify_link_target(arg, self.site)[1]
@@ -403,8 +554,9 @@ class _PageCleaner:
     def _links(self, text: str) -> str:
         """Innermost links first until none is left: one nesting level per pass, so the work is
         bounded by MAX_NESTING passes over the page."""
+        link_re = self.link_re
         for _ in range(MAX_NESTING):
-            text, n = _LINK_RE.subn(self._link, text)
+            text, n = link_re.subn(self._link, text)
             if not n or "[[" not in text:
                 return text
         raise WikitextError(f"wikilinks nested more than {MAX_NESTING} deep")
@@ -413,21 +565,27 @@ class _PageCleaner:
         """Replacement of one innermost wikilink (with its trail): a marked anchor, its visible
         text, or nothing (embeds, categories, interlanguage links)."""
         target, label, trail = m.groups()
-        kind, title = self.site.title_cache.get(target) or classify_link_target(target, self.site)
+        kind, title = self.title_cache.get(target) or classify_link_target(target, self.site)
+        if title is None and kind == "invalid" and _GAP in target:  # a removal inside the target
+            target = target.replace(_GAP, "")
+            kind, title = classify_link_target(target, self.site)
         if title is None:
+            if kind == "external":
+                # `[[http://x.org label]]`: an external link in brackets shows its label.
+                url_label = target.strip().partition(" ")[2].strip()
+                return (label if label is not None else url_label) or _GAP
             colon = target.lstrip()[:1] == ":"
             if not colon and kind == "namespace":
                 ns_id = self.site.split_namespace(target.strip())[0]
                 if ns_id in _FILE_NAMESPACES or ns_id == _CATEGORY_NAMESPACE:
                     # The embed and its caption are not text; links already marked inside the
                     # caption lose their marker here and end up spanless.
-                    return ""
-            elif (
-                not colon
-                and kind == "interwiki"
-                and target.partition(":")[0].strip().lower() in LANGUAGE_CODES
-            ):
-                return ""  # interlanguage link: MediaWiki moves it to the sidebar
+                    return _GAP + trail if trail else _GAP
+            elif kind == "interwiki":
+                if not colon and target.partition(":")[0].strip().lower() in LANGUAGE_CODES:
+                    return _GAP  # interlanguage link: MediaWiki moves it to the sidebar
+                if label is None:  # `[[wikipedia:el:Κιλκίς]]`, `[[commons:Category:X]]`: the title
+                    return self._interwiki_text(target) + trail
             if label is not None:
                 return label + trail
             return _strip_colon(target) + trail
@@ -440,6 +598,22 @@ class _PageCleaner:
         self.body_targets.append(title)
         return f"{_MARK_OPEN}{len(self.body_targets) - 1}{_MARK_MID}{shown}{_MARK_CLOSE}"
 
+    def _interwiki_text(self, target: str) -> str:
+        """The title an interwiki target names, without its wiki, language and namespace prefixes."""
+        text = target.strip().lstrip(":").strip()
+        while True:
+            prefix, colon, rest = text.partition(":")
+            key = prefix.strip().lower()
+            if colon and (key in INTERWIKI_PREFIXES or key in LANGUAGE_CODES):
+                text = rest.strip()
+                continue
+            break
+        ns_id, rest = self.site.split_namespace(text)
+        if ns_id != 0:
+            text = rest
+        text = text.partition("#")[0].replace("_", " ").strip()
+        return text or _GAP
+
     # -- spans -----------------------------------------------------------------------------------
     def _spans(self, text: str) -> CleanPage:
         links: list[Link] = []
@@ -449,8 +623,7 @@ class _PageCleaner:
             # A removal in _tidy (a tag or URL around a marker) can cut a marker: then every
             # segment is scrubbed of marker bytes before its length counts.
             intact = text.count(_MARK_MID) == text.count(_MARK_CLOSE) == len(pieces) - 1
-            scrub = _identity if intact else _scrub_markers
-            out = [scrub(pieces[0])]
+            out = [pieces[0] if intact else _scrub_markers(pieces[0])]
             length = len(out[0])
             targets = self.body_targets
             for piece in pieces[1:]:
@@ -461,7 +634,8 @@ class _PageCleaner:
                     out.append(piece)
                     length += len(piece)
                     continue
-                anchor_raw, after = scrub(anchor_raw), scrub(after)
+                if not intact:
+                    anchor_raw, after = _scrub_markers(anchor_raw), _scrub_markers(after)
                 anchor = anchor_raw.strip()
                 if anchor:
                     k = int(index)
@@ -497,6 +671,8 @@ def _tidy(text: str, nowiki: list[str]) -> str:
         text = _QUOTES_RE.sub("", text)
     if "__" in text:
         text = _MAGIC_WORD_RE.sub("", text)
+    if _GAP in text:
+        text = _close_gaps(text)
     text = "\n" + text  # line-start patterns anchor on a literal newline (fast search)
     if "\n=" in text:
         text = _HEADING_RE.sub(_heading, text)
@@ -525,9 +701,73 @@ def _tidy(text: str, nowiki: list[str]) -> str:
         text = _PAREN_CLOSE_DEBRIS_RE.sub(")", text)
     if " ," in text:
         text = text.replace(" ,", ",")
-    if " ()" in text:
-        text = text.replace(" ()", "")
-    return _NEWLINE_RUN_RE.sub(_newline_run, text)
+    for empty in _EMPTY_BRACKETS:  # whatever held them was removed; `f()` in prose stays
+        if empty in text:
+            text = text.replace(empty, "")
+    text = _NEWLINE_RUN_RE.sub(_newline_run, text)
+    if _HEADING in text:
+        text = _drop_empty_sections(text)
+    return text
+
+
+def _close_gaps(text: str) -> str:
+    """Brackets a removal left holding nothing (`(`, gaps, list punctuation, `)`) and the space it
+    left before punctuation go; then the gap marks. One pass over the pieces between gaps: a piece
+    walked back over is debris only and is dropped or kept once, so the work is linear."""
+    if _GAP_BEFORE_PUNCT_RE.search(text) is None:  # most gaps sit between words: nothing to tidy
+        return text.replace(_GAP, "")
+    parts = text.split(_GAP)
+    out = [parts[0]]
+    for part in parts[1:]:
+        head = part.lstrip(_GAP_DEBRIS)
+        if head[:1] in _CLOSERS:
+            i = len(out) - 1
+            while i > 0 and not out[i].strip(_GAP_DEBRIS):  # debris between gaps in a row
+                i -= 1
+            left = out[i].rstrip(_GAP_DEBRIS)
+            if left and _OPENERS.get(left[-1]) == head[0]:
+                out[i] = left[:-1].rstrip(_GAP_SPACES)
+                del out[i + 1 :]
+                out.append(head[1:])
+                continue
+        stripped = part.lstrip(_GAP_SPACES)
+        if stripped and stripped[0] in _PUNCT_AFTER_GAP:
+            i = len(out) - 1
+            while i >= 0:
+                out[i] = out[i].rstrip(_GAP_SPACES)
+                if out[i]:
+                    break
+                i -= 1
+            part = stripped
+        out.append(part)
+    return "".join(out)
+
+
+def _drop_empty_sections(text: str) -> str:
+    """Headings whose section holds no text (nor any subsection with text) are dropped, as is a
+    heading whose title was all markup; the heading marks (`_HEADING` + level digit) go. One
+    backward pass over the headings with a stack of the later sections still open: linear."""
+    heads = list(_HEADING_LINE_RE.finditer(text))
+    n = len(heads)
+    keep = [False] * n
+    stack: list[tuple[str, bool]] = []  # (level, has text) of later sections, nearest on top
+    for k in range(n - 1, -1, -1):
+        m = heads[k]
+        level = m.group(1)
+        end = heads[k + 1].start() if k + 1 < n else len(text)
+        has_text = _NONBLANK_RE.search(text, m.end(), end) is not None
+        while stack and stack[-1][0] > level:  # its subsections
+            has_text = stack.pop()[1] or has_text
+        stack.append((level, has_text))
+        keep[k] = has_text and bool(m.group(2).strip())
+    cuts: list[tuple[int, int, str]] = []
+    for m, kept in zip(heads, keep, strict=True):
+        if kept:
+            cuts.append((m.start(), m.start() + 2, ""))
+        else:
+            end = m.end() + 2 if text.startswith("\n\n", m.end()) else m.end()
+            cuts.append((m.start(), end, ""))
+    return _splice(text, cuts)
 
 
 def _split_args(args_text: str) -> list[str]:
@@ -548,10 +788,6 @@ def _split_args(args_text: str) -> list[str]:
             start = m.end()
     parts.append(args_text[start:].strip())
     return parts
-
-
-def _identity(text: str) -> str:
-    return text
 
 
 def _scrub_markers(text: str) -> str:
@@ -580,7 +816,7 @@ def _heading(m: re.Match[str]) -> str:
     level = min(len(line) - len(line.lstrip("=")), len(line) - len(line.rstrip("=")), 6)
     if level == 0 or len(line) <= 2 * level:
         return m.group()
-    return "\n\n" + line[level:-level].strip() + "\n\n"
+    return f"\n\n{_HEADING}{level}{line[level:-level].strip()}\n\n"
 
 
 def _newline_run(m: re.Match[str]) -> str:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import bz2
+import gzip
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
 from corpus.config import CorpusConfig
+from corpus.dump_reader import read_pages
 from corpus.extract import run_extract
 from pipeline.cli import main
 from pipeline.errors import PipelineError
@@ -142,3 +145,59 @@ def test_cli_prints_one_line_and_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: ") and "truncated.xml.bz2" in err[-1]
     assert not (tmp_path / "corpus" / "extract.json").exists()
+
+
+# -- inputs a user gets wrong, and dumps cut short ------------------------------------------------
+VI_TRUNCATED = WIKI / "viwiki-test-truncated.xml.bz2"
+
+
+def test_a_folder_as_input_says_so(tmp_path):
+    with pytest.raises(PipelineError, match=r"is a folder; pass the dump file\(s\) inside it"):
+        run_extract(CorpusConfig(), [str(tmp_path)], str(tmp_path / "corpus"))
+
+
+def test_output_blocked_by_a_file_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(PipelineError, match=r"file is a file, not a folder; pass another --output"):
+        run_extract(CorpusConfig(), [str(SAMPLE)], str(blocker / "corpus"))
+    code = main(["corpus", "extract", "--input", str(SAMPLE), "--output", str(blocker / "sub" / "corpus")])
+    assert code == 2
+
+
+def test_jsonl_given_as_xml_hints_at_the_format(tmp_path):
+    path = tmp_path / "docs.jsonl"
+    path.write_text(json.dumps(GOOD_LINE) + "\n")
+    with pytest.raises(PipelineError, match=r"docs\.jsonl: holds JSON.*set corpus\.format=jsonl"):
+        run_extract(CorpusConfig(), [str(path)], str(tmp_path / "corpus"))
+
+
+def test_stubs_dump_is_read_with_a_warning(tmp_path, caplog):
+    pages = "".join(
+        f'<page><title>P{i}</title><ns>0</ns><id>{i}</id><revision><id>{i}</id><text bytes="120" id="{i}" />'
+        "</revision></page>"
+        for i in range(1, 13)
+    )
+    path = tmp_path / "stub-articles.xml.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write(f'<mediawiki xml:lang="en"><siteinfo><dbname>enwiki</dbname></siteinfo>{pages}</mediawiki>')
+    with caplog.at_level(logging.WARNING, logger="corpus.dump_reader"):
+        assert len(list(read_pages(str(path)))) == 12
+    assert "12 of its 12 pages have no text; a stubs dump" in caplog.text
+
+
+def test_truncated_dump_is_refused_unless_allowed(tmp_path, caplog):
+    with pytest.raises(PipelineError, match=r"ends before </mediawiki>.*corpus\.allow_truncated=true"):
+        run_extract(CorpusConfig(), [str(VI_TRUNCATED)], str(tmp_path / "refused"))
+    stats = run_extract(CorpusConfig(allow_truncated=True), [str(VI_TRUNCATED)], str(tmp_path / "kept"))
+    assert (stats["articles"], stats["redirects"], stats["pages_read"]) == (6, 3, 10)
+    # A bz2 cut in the middle of a stream keeps the pages before the cut.
+    cut = tmp_path / "cut.xml.bz2"
+    cut.write_bytes(SAMPLE.read_bytes()[:400_000])
+    with caplog.at_level(logging.WARNING, logger="corpus.dump_reader"):
+        pages = list(read_pages(str(cut), allow_truncated=True))
+    assert 0 < len(pages) < 206
+    assert (
+        f"the dump is cut short; kept its {len(pages)} complete pages, the last page id {pages[-1].id}"
+        in caplog.text
+    )

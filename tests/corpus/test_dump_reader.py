@@ -163,3 +163,15 @@ def test_finished_pages_are_dropped_from_the_tree():
             assert len(parser.root) <= 1
     list(parser.close())
     assert seen == 206
+
+
+def test_content_language_comes_from_the_dump_or_an_override():
+    greek = next(read_pages(str(WIKI / "elwikivoyage-p2566p2583.xml.bz2")))
+    assert greek.site.language == "el" and "ς" in greek.site.link_trail
+    # The Russian fragment carries English Wikipedia's siteinfo: the override gives Russian rules.
+    russian = next(read_pages(str(WIKI / "ruwiki-minidump.xml.bz2"), language="ru"))
+    assert russian.site.language == "ru"
+    assert russian.site.split_namespace("Файл:X.jpg")[0] == 6
+    assert russian.site.split_namespace("Категория:Y")[0] == 14
+    english = next(read_pages(str(WIKI / "ruwiki-minidump.xml.bz2")))
+    assert english.site.language == "en" and english.site.split_namespace("Файл:X.jpg")[0] == 0

@@ -134,13 +134,18 @@ def test_schema09_tiny_and_a_handwritten_greek_dump(tmp_path):
     assert "Αθήνα" in titles
 
 
-def test_a_page_the_cleaner_cannot_handle_is_counted_and_skipped(tmp_path):
-    nested = "[[" * 100 + "x" + "]]" * 100
+def test_a_page_the_cleaner_cannot_handle_is_counted_and_skipped(tmp_path, monkeypatch):
+    import corpus.extract
+    import corpus.wikitext
+
+    # A page over the size limit is a broken input: not retried by the fallback parser, counted as failed.
+    monkeypatch.setattr(corpus.wikitext, "MAX_PAGE_CHARS", 1000)
+    monkeypatch.setattr(corpus.extract, "MAX_PAGE_CHARS", 1000)
     bad_page = f"""  <page>
-    <title>Nested</title>
+    <title>Huge</title>
     <ns>0</ns>
     <id>99</id>
-    <revision><id>199</id><text xml:space="preserve">{nested}</text></revision>
+    <revision><id>199</id><text xml:space="preserve">{"word " * 300}</text></revision>
   </page>
 </mediawiki>"""
     path = tmp_path / "elwiki.xml"
@@ -148,7 +153,7 @@ def test_a_page_the_cleaner_cannot_handle_is_counted_and_skipped(tmp_path):
     stats = run_extract(CorpusConfig(), [str(path)], str(tmp_path / "out"))
     assert stats["failed"] == 1 and stats["articles"] == 1
     (failure,) = stats["failed_pages"]
-    assert failure["id"] == 99 and failure["title"] == "Nested" and "nested" in failure["reason"]
+    assert failure["id"] == 99 and failure["title"] == "Huge" and "limit" in failure["reason"]
     assert_stats_add_up(stats)
     assert (tmp_path / "out" / "extract.json").is_file()
 
@@ -316,3 +321,22 @@ def test_a_killed_run_leaves_no_shard_or_manifest_and_the_rerun_completes(tmp_pa
     stats = run_extract(CorpusConfig(), [str(SAMPLE)], str(out))
     assert (stats["articles"], stats["redirects"]) == (106, 99)
     assert not list(out.rglob(".*.tmp")), "the rerun removed the killed task's temporary shard"
+
+
+def test_a_page_the_fast_cleaner_refuses_goes_through_mwparserfromhell(tmp_path):
+    # Wikilinks nested past MAX_NESTING: the scanner refuses the page; the full parser cleans it.
+    deep = "[[File:a.png|" * 45 + "x" + "]]" * 45
+    text = f"Intro with a [[Target]] link. {deep} End."
+    dump = tmp_path / "deep.xml"
+    dump.write_text(
+        '<mediawiki xml:lang="en"><siteinfo><dbname>enwiki</dbname></siteinfo>'
+        f"<page><title>Deep</title><ns>0</ns><id>1</id><revision><id>1</id><text>{text}</text></revision></page>"
+        "</mediawiki>",
+        encoding="utf-8",
+    )
+    stats = run_extract(CorpusConfig(), [str(dump)], str(tmp_path / "corpus"))
+    assert stats["articles"] == 1 and stats["failed"] == 0
+    assert stats["cleaned_by_mwparserfromhell"] == 1
+    rows = pq.read_table(tmp_path / "corpus" / "docs").to_pylist()
+    assert rows[0]["text"].startswith("Intro with a Target link.")
+    assert "Target" in [link["target"] for link in rows[0]["links"]]

@@ -176,7 +176,9 @@ def test_sample_segments_reproduce_documents_cut_at_sentence_ends(segments_built
                 np.searchsorted(breaks, starts[cut], "right"),
             )
             at_sentence += hi > lo
-    assert compared > 90
+    # Rendered IPA transcriptions put characters outside bert-base's vocabulary ([UNK]) in a few more
+    # documents (89 of 106 compared).
+    assert compared > 85
     assert internal > 1000
     assert at_sentence / internal > 0.95  # measured 0.996; word and hard cuts only inside long sentences
 

@@ -91,3 +91,14 @@ def test_tokenizer_without_mask_token_is_refused(tmp_path: Path):
     backend.save(str(tmp_path / "tokenizer.json"))
     with pytest.raises(PipelineError, match="no mask token"):
         load_tokenizer(str(tmp_path / "tokenizer.json"))
+
+
+def test_case_and_accents_are_separate_choices():
+    texts = ["Το Άγιο Όρος αποτελεί αυτόνομη περιοχή.", "Tổ chức quốc tế hoạt động tại Việt Nam."] * 20
+    kept = train_wordpiece(iter(texts), vocab_size=300, lowercase=True)
+    assert kept.backend_tokenizer.normalizer.normalize_str("Το Άγιο Όρος") == "το άγιο όρος"
+    assert kept.backend_tokenizer.normalizer.normalize_str("Tổ chức") == "tổ chức"
+    stripped = train_wordpiece(iter(texts), vocab_size=300, lowercase=True, strip_accents=True)
+    assert stripped.backend_tokenizer.normalizer.normalize_str("Το Άγιο Όρος") == "το αγιο ορος"
+    cased = train_wordpiece(iter(texts), vocab_size=300, lowercase=False)
+    assert cased.backend_tokenizer.normalizer.normalize_str("Tổ chức") == "Tổ chức"

@@ -101,7 +101,7 @@ def test_categories_and_embeds_are_dropped():
         "Text [[Image:A.png|thumb|200px|left|A [[Nested]] caption with [[x|two]] links]].\n"
         "[[File:B.svg|Egyptian hieroglyph]]\n[[Media:C.ogg]]\n[[Category:Dogs| ]]\n[[category:Cats]]"
     )
-    assert page.text == "Text ."
+    assert page.text == "Text."  # no space left where the embed was
     # Caption links are links of the page (mwparserfromhell finds them too), just not in the text.
     assert sorted(spanless(page)) == ["Nested", "X"]
 
@@ -136,7 +136,7 @@ def test_invalid_and_empty_anchor_links():
 def test_templates_are_removed_with_their_links_spanless():
     page = clean(
         "{{Infobox person\n| name = X\n| birth_place = [[London]], {{flag|UK}}\n| spouse = {{marriage|[[Y Z]]|1990}}\n}}"
-        "'''X''' ({{IPAc-en|x}}) is a [[writer]].{{citation needed|date=May 2015}}"
+        "'''X''' ({{pronunciation|x}}) is a [[writer]].{{citation needed|date=May 2015}}"
     )
     assert page.text == "X is a writer."
     assert body(page) == [("Writer", "writer")]
@@ -334,15 +334,16 @@ def test_real_page_autism(sample):
 
 def test_real_page_albedo(sample):
     _, page = sample["Albedo"]
-    assert page.text.startswith("Albedo or reflection coefficient, derived from Latin albedo")
-    assert _find(page, "Latin") == Link("Latin", "Latin", 47, 52, "body")
+    # {{IPAc-en|...}} is rendered, as a reader sees it.
+    assert page.text.startswith("Albedo (/ælˈbiːdoʊ/) or reflection coefficient, derived from Latin albedo")
+    assert _find(page, "Latin") == Link("Latin", "Latin", 61, 66, "body")
     assert _find(page, "Diffuse reflection").anchor == "diffuse reflectivity"
     assert _find(page, "Lambertian reflectance").anchor == "Lambertian surfaces"
 
 
 def test_real_page_a(sample):
     _, page = sample["A"]
-    assert page.text.startswith("A (named, plural As, A's, as, a's or aes) is the first letter")
+    assert page.text.startswith("A (named /'eɪ/, plural As, A's, as, a's or aes) is the first letter")
     assert _find(page, "English alphabet") == Link("English alphabet", "named", 3, 8, "body")
     assert _find(page, "Letter (alphabet)").anchor == "letter"
     # {{about|the letter of the alphabet|the English indefinite article|English articles#...|other uses}}
@@ -373,14 +374,22 @@ def test_all_sample_pages_are_clean(sample):
 
 def test_punctuation_orphaned_by_templates_is_tidied():
     page = clean(
+        "Achilles ({{pron|ə|ˈ|k}}; {{grc|Ἀχιλλεύς}}, ''Akhilleus'', {{el|a.kʰilːeús|}}) was. "
+        "Zeeland (Dutch: {{nl|Zeeland}}) is. The Greek {{grc|ἀναρχία}}, i.e. anarchy. "
+        "Albedo ({{pron|æ}}) or. Kept (a, b) and f(x). Over {{x}}. Full-width （{{x}}） gone. 5 : 3 ."
+    )
+    assert page.text == (
+        "Achilles (Akhilleus) was. Zeeland (Dutch) is. The Greek, i.e. anarchy. Albedo or. "
+        "Kept (a, b) and f(x). Over. Full-width gone. 5 : 3 ."
+    )
+    # Brackets glued to a word are prose (`main()`); empty ones after a space or full-width go.
+    assert clean("Call main() or x () and y （）.").text == "Call main() or x and y."
+    # Rendered templates keep their words in place.
+    page = clean(
         "Achilles ({{IPAc-en|ə|ˈ|k}}; {{lang-grc|Ἀχιλλεύς}}, ''Akhilleus'', {{IPA-el|a.kʰilːeús|}}) was. "
-        "Zeeland (Dutch: {{lang|nl|Zeeland}}) is. The Greek {{lang|grc|ἀναρχία}}, i.e. anarchy. "
-        "Albedo ({{IPAc-en|æ}}) or. Kept (a, b) and f(x)."
+        "Zeeland (Dutch: {{lang|nl|Zeeland}}) is."
     )
-    assert (
-        page.text
-        == "Achilles (Akhilleus) was. Zeeland (Dutch) is. The Greek, i.e. anarchy. Albedo or. Kept (a, b) and f(x)."
-    )
+    assert page.text == "Achilles (/əˈk/; Ἀχιλλεύς, Akhilleus, a.kʰilːeús) was. Zeeland (Dutch: Zeeland) is."
 
 
 def test_markup_around_a_link_never_leaves_marker_bytes_or_bad_spans():
@@ -393,3 +402,72 @@ def test_markup_around_a_link_never_leaves_marker_bytes_or_bad_spans():
     assert not any(c in page.text for c in "\x01\x02\x03\x04\x05")
     assert "]]" not in page.text.replace("[[kept]]", "")
     assert [anchor for _, anchor in body(page)] == ["Bar", "Qux", "End"]
+
+
+# -- per-language rules and layout ---------------------------------------------------------------
+def _site(language: str) -> SiteInfo:
+    return SiteInfo.default(language)
+
+
+def test_link_trails_follow_the_wiki_language():
+    greek = clean_wikitext("Η [[Ρωσία]]ς και η [[Ελλάδα]].", "T", _site("el"))
+    assert [(link.anchor, link.target) for link in greek.links] == [("Ρωσίας", "Ρωσία"), ("Ελλάδα", "Ελλάδα")]
+    english = clean_wikitext("The [[Ρωσία]]ς and [[dog]]s.", "T", _site("en"))
+    assert [link.anchor for link in english.links] == ["Ρωσία", "dogs"]
+    chinese = clean_wikitext("[[北京]]市", "T", _site("zh"))  # no trail in Chinese
+    assert chinese.links[0].anchor == "北京"
+    unknown = clean_wikitext("[[Kyiv]]ська", "T", _site("xx"))  # any letter by default
+    assert unknown.links[0].anchor == "Kyivська"
+
+
+def test_nowiki_ends_a_link_trail():
+    page = clean_wikitext("[[Pháo đài Point]]<nowiki/>tại đây", "T", _site("vi"))
+    assert page.text == "Pháo đài Pointtại đây"
+    assert page.links[0].anchor == "Pháo đài Point"
+    assert page.text[page.links[0].start : page.links[0].end] == "Pháo đài Point"
+
+
+def test_interwiki_and_sister_links_show_the_title_only():
+    page = clean(
+        "See [[w:el:Κιλκίς]], [[Commons:Category:Kilkis]] and [[:w:Tunis#Climate]]; "
+        "[[wikt:dog|a dog]]. [[fr:Chien]]"
+    )
+    assert page.text == "See Κιλκίς, Kilkis and Tunis; a dog."
+    assert page.links == []
+    # On a wiki whose project namespace is not "Wikipedia" (Greek Wikivoyage), that is interwiki too.
+    voyage = SiteInfo.from_xml(
+        '<siteinfo><dbname>elwikivoyage</dbname><namespaces><namespace key="0"/>'
+        '<namespace key="4">Βικιταξίδια</namespace></namespaces></siteinfo>'
+    )
+    assert clean_wikitext("[[wikipedia:el:Κιλκίς]]", "T", voyage).text == "Κιλκίς"
+
+
+def test_localized_namespace_aliases_drop_categories_and_files():
+    zh = clean_wikitext("文本[[分類:城市]][[分类:城市]][[Image:X.png|thumb|圖]]。", "T", _site("zh"))
+    assert zh.text == "文本。" and zh.links == []
+    de = clean_wikitext("Text [[Datei:X.jpg|mini|Bild]] [[Kategorie:Stadt]]", "T", _site("de"))
+    assert de.text == "Text"
+
+
+def test_external_url_in_double_brackets_is_not_a_wikilink():
+    page = clean("A [[http://example.org/x Example site]] b [[//example.org]] c.")
+    assert page.text == "A Example site b c."
+    assert page.links == []
+
+
+def test_variant_markup_resolves_to_one_variant():
+    text = "字-{zh-cn:域; zh-tw:體;}-。-{H|zh-cn:计算机; zh-tw:電腦;}-電腦。-{R|raw}- -{plain}-"
+    assert clean(text).text == "字域。電腦。raw plain"
+    assert clean(text, variant="zh-tw").text == "字體。電腦。raw plain"
+    assert clean(text, variant="zh-hant").text == "字體。電腦。raw plain"  # fallback zh-hant -> zh-tw
+    assert clean("a-{{x}}-b").text == "a--b"  # a template after a hyphen is not variant markup
+
+
+def test_headings_of_empty_sections_are_dropped():
+    page = clean(
+        "Intro.\n== Getting in ==\n=== By road ===\n=== By air ===\nFly.\n== See ==\n"
+        "== Eat ==\n=== Cheap ===\n\n== {{x}} ==\nLast [[words]].\n== Sleep ==\n"
+    )
+    assert page.text == "Intro.\n\nGetting in\n\nBy air\n\nFly.\n\nLast words."
+    link = page.links[0]
+    assert page.text[link.start : link.end] == "words"

@@ -1,0 +1,309 @@
+"""Text fidelity of the cleaner on every bundled dump: residue left by removals, and word recall.
+
+Per dump (articles only: namespace 0, not redirects), ours = `read_pages` + `clean_wikitext`, exactly
+as the extract stage runs them. Residue categories, each counted only where the source wikitext does
+not hold the same characters (so prose such as `5 : 3` is not residue):
+
+- `gap_punct`: a word, a space and `. , ; : ! ? )` (`about .` where `{{convert}}` was);
+- `empty_brackets`: `()`, `( )`, `（）`, `[]` left by removals;
+- `interwiki`: `prefix:Title` text (`wikipedia:el:Κιλκίς`, `Commons:Category:X`) whose source is a link;
+- `raw_variant`: `-{` or `}-` variant markup left in the text;
+- `empty_headings`: a heading paragraph followed by a heading of the same or a higher level, or by
+  the end of the page (headings found in the source and cleaned like their page);
+- `cut_trails`: a body link followed by letters of the wiki's link trail that the source glues
+  to its `]]` (a trail the cleaner cut short, `[[Ρωσία]]ς` -> anchor `Ρωσία`).
+
+Recall: the share of the words (`\\w+`, lower-cased, as multisets per page) of wikiextractor 3.1 in
+its template-expanding default mode that our text of the same page contains; the baseline is the
+same share for wikiextractor `--no-templates`. The German, Russian, Arabic and Hebrew fragments carry
+English Wikipedia's `<siteinfo>` (see tests/data/wiki/README.md), so their language is given.
+Also reported: the share of removed template occurrences inside sentences that the registry now
+renders (over all dumps).
+
+    .venv/bin/python bench/fidelity.py
+
+The last line is `RESULT fidelity_word_recall=<ours> share baseline=<--no-templates> ratio=<..>`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from corpus.dump_reader import read_pages  # noqa: E402
+from corpus.templates import OWN_NAME_TEMPLATES, renderer_for  # noqa: E402
+from corpus.titles import INTERWIKI_PREFIXES, LANGUAGE_CODES, normalize_title  # noqa: E402
+from corpus.wikitext import (  # noqa: E402
+    _CLOSE_BRACES_RE,
+    _OPEN_BRACES_RE,
+    _TEMPLATE_NAME_RE,
+    _match_pairs,
+    _strip_comments,
+    _template_key,
+    clean_wikitext,
+)
+
+DATA = ROOT / "tests" / "data" / "wiki"
+# (file, language override or None: the dump's own)
+DUMPS = [
+    ("enwiki-sample.xml.bz2", None),
+    ("dewiki-minidump.xml.bz2", "de"),
+    ("ruwiki-minidump.xml.bz2", "ru"),
+    ("arwiki-minidump.xml.bz2", "ar"),
+    ("hewiki-minidump.xml.bz2", "he"),
+    ("elwikivoyage-p2566p2583-multistream.xml.bz2", None),
+    ("viwiki-test-truncated.xml.bz2", None),
+]
+CATEGORIES = ["gap_punct", "empty_brackets", "interwiki", "raw_variant", "empty_headings", "cut_trails"]
+
+_WORD_RE = re.compile(r"\w+")
+_GAP_PUNCT_RE = re.compile(r"(?<=\w) [.,;:!?)](?!\.)")  # `..` / `...` is an ellipsis, not a gap
+_EMPTY_BRACKETS_RE = re.compile(r"\(\s*\)|（\s*）|\[\s*\]")
+_LINK_LABEL_RE = re.compile(r"\[\[[^\[\]|]*\|")
+_TAG_RE = re.compile(r"<[^<>]*>")
+_EXTERNAL_RE = re.compile(r"\[(?:https?:)?//[^\s\]]*\s*([^\]]*)\]")
+_REF_RE = re.compile(r"<ref[^>/]*>.*?</ref>|<ref[^>]*/>", re.DOTALL | re.IGNORECASE)
+_PREFIXES = "|".join(
+    sorted((re.escape(p) for p in INTERWIKI_PREFIXES | LANGUAGE_CODES), key=len, reverse=True)
+)
+_INTERWIKI_RE = re.compile(rf"(?<![\w/.])((?:{_PREFIXES}):(?:(?:{_PREFIXES}):)?)[^\W\d_]", re.IGNORECASE)
+_HEADING_RE = re.compile(r"^(={1,6})(.+?)\1\s*$", re.MULTILINE)
+
+
+def _plain_source(source: str) -> str:
+    """The source as an author typed its prose: each template and reference one placeholder word
+    (`about {{convert|..}}.` -> `about X.`), links their label, tags and quotes gone."""
+    text = _REF_RE.sub("X", _strip_comments(source))
+    _, outer, _ = _match_pairs(text, _OPEN_BRACES_RE, _CLOSE_BRACES_RE, 2)
+    pieces, pos = [], 0
+    for s, e in outer:
+        pieces += [text[pos:s], "X"]
+        pos = e
+    text = "".join([*pieces, text[pos:]])
+    text = _EXTERNAL_RE.sub(r"\1", text)
+    text = _TAG_RE.sub("", _LINK_LABEL_RE.sub("", text)).replace("[[", "").replace("]]", "")
+    return html.unescape(text.replace("''", "")).replace("\xa0", " ")
+
+
+def _residue(source: str, text: str, links, site, title: str) -> Counter:
+    """Residue of one page; gaps and empty brackets count beyond those its author typed."""
+    out: Counter = Counter()
+    plain = _plain_source(source)
+    ours_gaps = Counter(m.group() for m in _GAP_PUNCT_RE.finditer(text))
+    typed_gaps = Counter(m.group() for m in _GAP_PUNCT_RE.finditer(plain))
+    out["gap_punct"] += sum(max(0, n - typed_gaps[k]) for k, n in ours_gaps.items())
+    out["empty_brackets"] += max(
+        0, len(_EMPTY_BRACKETS_RE.findall(text)) - len(_EMPTY_BRACKETS_RE.findall(plain))
+    )
+    lowered = source.lower()
+    for m in _INTERWIKI_RE.finditer(text):
+        prefix = m.group(1).lower()
+        if "[[" + prefix in lowered or "[[:" + prefix in lowered:
+            out["interwiki"] += 1
+    out["raw_variant"] += text.count("-{") + text.count("}-")
+    headings: dict[str, int] = {}
+    for m in _HEADING_RE.finditer(source):
+        shown = clean_wikitext(m.group(2), title, site).text.strip()
+        if shown:
+            headings[shown] = min(len(m.group(1)), headings.get(shown, 9))
+    paragraphs = [p.strip() for p in text.split("\n\n")]
+    for i, para in enumerate(paragraphs):
+        level = headings.get(para)
+        if level is None:
+            continue
+        nxt = paragraphs[i + 1] if i + 1 < len(paragraphs) else None
+        if nxt is None or headings.get(nxt, 99) <= level:
+            out["empty_headings"] += 1
+    trail = re.compile(f"[{site.link_trail}]+") if site.link_trail else None
+    for link in links:
+        if link.kind != "body" or trail is None:
+            continue
+        m = trail.match(text, link.end)
+        if m and link.anchor + "]]" + m.group() in source:
+            out["cut_trails"] += 1
+    return out
+
+
+def ours(path: Path, language: str | None) -> tuple[dict[int, str], Counter, int]:
+    texts: dict[int, str] = {}
+    residue: Counter = Counter()
+    for page in read_pages(str(path), language=language, allow_truncated=True):
+        if page.ns != 0 or page.redirect is not None:
+            continue
+        title = normalize_title(page.title, page.site) or page.title
+        clean = clean_wikitext(page.text, title, page.site)
+        texts[page.id] = clean.text
+        residue += _residue(page.text, clean.text, clean.links, page.site, title)
+    return texts, residue, len(texts)
+
+
+def wikiextractor(path: Path, folder: Path, extra: list[str]) -> dict[int, str]:
+    """Page id -> text of wikiextractor 3.1 (`--json`, one process) on a plain copy of the dump."""
+    cmd = [sys.executable, "-m", "wikiextractor.WikiExtractor", str(path), "--json", "-q", "-o", str(folder)]
+    subprocess.run(
+        [*cmd, "--processes", "1", *extra], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    out: dict[int, str] = {}
+    for f in sorted(folder.rglob("wiki_*")):
+        for line in f.read_text(encoding="utf-8").splitlines():
+            rec = json.loads(line)
+            out[int(rec["id"])] = rec["text"]
+    return out
+
+
+def recall(reference: dict[int, str], candidate: dict[int, str]) -> tuple[int, int]:
+    """(words of `reference` found in `candidate`, words of `reference`), over pages both have."""
+    hit = total = 0
+    for page_id, ref_text in reference.items():
+        if page_id not in candidate:
+            continue
+        ref = Counter(w.lower() for w in _WORD_RE.findall(ref_text))
+        cand = Counter(w.lower() for w in _WORD_RE.findall(candidate[page_id]))
+        total += sum(ref.values())
+        hit += sum(min(n, cand[w]) for w, n in ref.items())
+    return hit, total
+
+
+# Footnote, citation and maintenance templates: in a sentence, but not words of it.
+_NOT_PROSE = (
+    "cite",
+    "citation",
+    "sfn",
+    "harv",
+    "chú thích",
+    "internetquelle",
+    "literatur",
+    "webarchiv",
+    "dead link",
+)
+_NOT_PROSE_NAMES = frozenset(
+    [
+        "rp",
+        "refn",
+        "efn",
+        "clarify",
+        "dmoz",
+        "when",
+        "who",
+        "which",
+        "dubious",
+        "verify",
+        "page needed",
+        "failed verification",
+        "better source",
+        "vague",
+        "according to whom",
+        "by whom",
+        "wayback",
+        "webarchive",
+        "fact",
+        "cn",
+        "r",
+        "ref-de",
+        "нет аи",
+        "dn",
+        "sic",
+        "הערה",
+        "relevance inline",
+        "coord",
+        "oclc",
+        "issn",
+        "isbn",
+        "#tag:ref",
+        "legend",
+        "fr icon",
+        "flagicon",
+    ]
+)
+
+
+def is_prose_template(key: str) -> bool:
+    return not key.startswith(_NOT_PROSE) and key not in _NOT_PROSE_NAMES
+
+
+def template_coverage() -> tuple[int, int, Counter]:
+    """Outermost templates inside a sentence (text before them on the line, outside `<ref>`), and
+    how many of them the registry renders; with the most frequent ones it drops."""
+    inside = rendered = 0
+    dropped: Counter = Counter()
+    ref_re = re.compile(r"<ref[^>/]*>.*?</ref>|<ref[^>]*/>", re.DOTALL | re.IGNORECASE)
+    for name, language in DUMPS:
+        for page in read_pages(str(DATA / name), language=language, allow_truncated=True):
+            if page.ns != 0 or page.redirect is not None:
+                continue
+            text = ref_re.sub("", _strip_comments(page.text))
+            _, outer, _ = _match_pairs(text, _OPEN_BRACES_RE, _CLOSE_BRACES_RE, 2)
+            for s, _e in outer:
+                line_start = text.rfind("\n", 0, s) + 1
+                before = text[line_start:s].strip()
+                if not before.lstrip("*#:; ") or before[0] in "|!{=":  # own (list) line, table cell, heading
+                    continue
+                inside += 1
+                raw = _TEMPLATE_NAME_RE.match(text, s + 2).group()
+                key = _template_key(raw)
+                if renderer_for(key) is not None or key in OWN_NAME_TEMPLATES:
+                    rendered += 1
+                else:
+                    dropped[key] += 1
+    return rendered, inside, dropped
+
+
+def main() -> None:
+    rows = []
+    totals = {"ours": [0, 0], "nt": [0, 0], "greek_ours": (0, 0), "greek_nt": (0, 0), "greek_rev": (0, 0)}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, language in DUMPS:
+            path = DATA / name
+            texts, residue, n = ours(path, language)
+            ref = wikiextractor(path, Path(tmp) / (name + ".default"), [])
+            nt = wikiextractor(path, Path(tmp) / (name + ".nt"), ["--no-templates"])
+            r_ours, r_nt = recall(ref, texts), recall(ref, nt)
+            for key, (hit, total) in (("ours", r_ours), ("nt", r_nt)):
+                totals[key][0] += hit
+                totals[key][1] += total
+            if name.startswith("elwikivoyage"):
+                totals["greek_ours"], totals["greek_nt"] = r_ours, r_nt
+                totals["greek_rev"] = recall(texts, ref)
+            rows.append((name, n, residue, r_ours[0] / max(r_ours[1], 1), r_nt[0] / max(r_nt[1], 1)))
+    header = f"{'dump':<46} {'pages':>5} " + " ".join(f"{c:>14}" for c in CATEGORIES) + "  recall  --no-tpl"
+    print(header)
+    for name, n, residue, r_o, r_n in rows:
+        cells = " ".join(f"{residue[c]:>14}" for c in CATEGORIES)
+        print(f"{name:<46} {n:>5} {cells}  {r_o:6.4f}  {r_n:6.4f}")
+    residue_total = sum(sum(r[2][c] for c in CATEGORIES) for r in rows)
+    print(f"residue over all dumps and categories: {residue_total}")
+    g_o, g_n, g_r = totals["greek_ours"], totals["greek_nt"], totals["greek_rev"]
+    print(
+        f"Greek (elwikivoyage): ours hold {g_o[0] / max(g_o[1], 1):.4f} of wikiextractor-default's words, "
+        f"--no-templates {g_n[0] / max(g_n[1], 1):.4f}; wikiextractor-default holds {g_r[0] / max(g_r[1], 1):.4f} of ours"
+    )
+    rendered, inside, dropped = template_coverage()
+    prose_dropped = sum(n for key, n in dropped.items() if is_prose_template(key))
+    print(
+        f"templates inside sentences (outside <ref>): {inside}, rendered by the registry: {rendered} "
+        f"({rendered / max(inside, 1):.1%}); leaving out footnote/citation/maintenance templates: "
+        f"{rendered}/{rendered + prose_dropped} ({rendered / max(rendered + prose_dropped, 1):.1%})"
+    )
+    print(f"most frequent dropped: {dropped.most_common(15)}")
+    print(
+        f"most frequent dropped prose-like: {[kv for kv in dropped.most_common() if is_prose_template(kv[0])][:25]}"
+    )
+    ours_share = totals["ours"][0] / max(totals["ours"][1], 1)
+    base_share = totals["nt"][0] / max(totals["nt"][1], 1)
+    print(
+        f"RESULT fidelity_word_recall={ours_share:.4f} share baseline={base_share:.4f} "
+        f"ratio={ours_share / base_share:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

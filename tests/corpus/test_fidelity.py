@@ -1,0 +1,73 @@
+"""Residue of removals on every bundled dump, counted by bench/fidelity.py's rules: none is left.
+
+The bench also measures word recall against wikiextractor; here only the residue counts run (a few
+seconds), so a change that leaves gaps, empty brackets, interwiki text, raw variant markup, empty
+section headings or cut link trails behind fails a test, not just a benchmark.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "fidelity.py"
+
+
+@pytest.fixture(scope="module")
+def fidelity():
+    spec = importlib.util.spec_from_file_location("bench_fidelity", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_fidelity"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_no_residue_on_any_bundled_dump(fidelity):
+    for name, language in fidelity.DUMPS:
+        _, residue, articles = fidelity.ours(fidelity.DATA / name, language)
+        assert articles > 0, name
+        assert {c: residue[c] for c in fidelity.CATEGORIES if residue[c]} == {}, name
+
+
+def test_the_residue_rules_see_what_removals_leave(fidelity):
+    from corpus.siteinfo import SiteInfo
+
+    site = SiteInfo.default("el")
+    source = "Η [[Ρωσία]]ς έχει έκταση {{convert|17|km2}}.\n== Κενή ==\n== Άλλη ==\nΚείμενο."
+    # Text as a cleaner that drops the template, cuts the trail and keeps the empty heading would give.
+    text = "Η Ρωσίας έχει έκταση .\n\nΚενή\n\nΆλλη\n\nΚείμενο. wikipedia:el:Κιλκίς -{zh:x}- ()"
+    source += " [[wikipedia:el:Κιλκίς]]"
+
+    class _Link:
+        kind, anchor, start, end = "body", "Ρωσία", 2, 7
+
+    residue = fidelity._residue(source, text, [_Link()], site, "T")
+    assert {c: residue[c] for c in fidelity.CATEGORIES} == {
+        "gap_punct": 1,
+        "empty_brackets": 1,
+        "interwiki": 1,
+        "raw_variant": 2,
+        "empty_headings": 1,
+        "cut_trails": 1,
+    }
+
+
+def test_offsets_stay_exact_on_every_bundled_dump(fidelity):
+    from corpus.dump_reader import read_pages
+    from corpus.wikitext import clean_wikitext
+
+    body = 0
+    for name, language in fidelity.DUMPS:
+        for page in read_pages(str(fidelity.DATA / name), language=language, allow_truncated=True):
+            if page.ns != 0 or page.redirect is not None:
+                continue
+            clean = clean_wikitext(page.text, page.title, page.site)
+            assert not any(c in clean.text for c in "\x01\x02\x03\x04\x05\x06\x07"), page.title
+            for link in clean.links:
+                if link.kind == "body":
+                    body += 1
+                    assert clean.text[link.start : link.end] == link.anchor, (page.title, link)
+    assert body > 20_000

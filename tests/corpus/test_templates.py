@@ -1,0 +1,104 @@
+"""The inline-template renderers, each on cases taken from the bundled dumps, and through the cleaner."""
+
+from __future__ import annotations
+
+import pytest
+
+from corpus.siteinfo import SiteInfo
+from corpus.templates import render, renderer_for
+from corpus.wikitext import clean_wikitext
+
+
+def r(call: str, title: str = "Page") -> str | None:
+    """Render `name|arg|...` the way the cleaner calls the registry (no nesting)."""
+    raw_name, _, rest = call.partition("|")
+    args = rest.split("|") if rest else []
+    return render(raw_name.strip().lower(), raw_name, args, title)
+
+
+@pytest.mark.parametrize(
+    ("call", "shown"),
+    [
+        ("convert|1000|km2|sqmi", "1000 km2"),
+        ("convert|5|ft|6|in", "5 ft 6 in"),
+        ("convert|10|to|20|km|abbr=on", "10 to 20 km"),
+        ("convert|3.5|-|4|m|ft", "3.5 - 4 m"),
+        ("cvt|28|mi", "28 mi"),
+        ("lang|ko-Latn|[[chaebol]]", "[[chaebol]]"),
+        ("lang-de|Spree", "Spree"),
+        ("lang-grc|Ἀχιλλεύς", "Ἀχιλλεύς"),
+        ("ألمانية|Spree", "Spree"),
+        ("nihongo|Tokyo|東京|Tōkyō", "Tokyo (東京, Tōkyō)"),
+        ("nihongo|Naruto|ナルト", "Naruto (ナルト)"),
+        ("transl|ar|DIN|al-Qāhirah", "al-Qāhirah"),
+        ("nowrap|10 May 1990", "10 May 1990"),
+        ("small|(in thousands)", "(in thousands)"),
+        ("abbr|UK|United Kingdom", "UK"),
+        ("start date|1990|5|12", "May 12, 1990"),
+        ("start date|1990|5|12|df=y", "12 May 1990"),
+        ("birth date and age|1948|11|3", "November 3, 1948"),
+        ("as of|2010|5", "As of May 2010"),
+        ("IPA|/ˈæl/", "/ˈæl/"),
+        ("IPAc-en|ˈ|æ|k|ɪ|l|iː|z", "/ˈækɪliːz/"),
+        ("IPAc-en|US|ˈ|æ", "/ˈæ/"),
+        ("IPA-de|ˈʃpʁeː|lang", "ˈʃpʁeː"),
+        ("respell|AK|il|eez", "AK-il-eez"),
+        ("!", "|"),
+        ("frac|3|1|2", "3 1/2"),
+        ("chem|H|2|O", "H2O"),
+        ("see|name=Museum|alt=Musée|content=Open daily.", "Museum (Musée). Open daily."),
+        ("marker|type=city|lat=51.4|name=[[Μίντελμπουρχ]]|image=", "[[Μίντελμπουρχ]]"),
+        ("нп5|Гумбольдт, Александр|Гумбольдт|de|Alexander", "Гумбольдт"),
+        ("PAGENAME", "Page"),
+        ("Οδικώς", "Οδικώς"),
+        ("ήχος|239 Zeeland.ogg|Zeeland", "Zeeland"),
+    ],
+)
+def test_renderers(call, shown):
+    assert r(call) == shown
+
+
+def test_parser_functions_take_the_text_after_the_colon():
+    assert render("ucfirst:word", "ucfirst:word", [], "T") == "Word"
+    assert render("formatnum:1234", "formatnum:1234", [], "T") == "1234"
+
+
+def test_unknown_templates_are_not_rendered():
+    assert renderer_for("cite web") is None
+    assert r("infobox settlement|name=X") is None
+    assert renderer_for("lang-ko") is not None  # a family by prefix
+
+
+def clean(text: str, **kw):
+    return clean_wikitext(text, "Test", SiteInfo.default(), **kw)
+
+
+def test_rendered_templates_keep_prose_and_links():
+    page = clean(
+        "Seoul has an area of about {{convert|605|km2|sqmi}}. Samsung is the largest South Korean "
+        "{{lang|ko-Latn|[[chaebol]]}} ({{nowrap|business conglomerate}}). "
+        "{{nihongo|'''Naruto'''|ナルト}} is a Japanese manga series.{{citation needed}}"
+    )
+    assert page.text == (
+        "Seoul has an area of about 605 km2. Samsung is the largest South Korean chaebol "
+        "(business conglomerate). Naruto (ナルト) is a Japanese manga series."
+    )
+    link = next(link for link in page.links if link.target == "Chaebol")
+    assert link.kind == "body" and page.text[link.start : link.end] == "chaebol"
+
+
+def test_nested_templates_render_inside_out_and_dropped_children_keep_their_links():
+    page = clean("A {{nowrap|{{convert|5|km}} and {{unknown|[[Hidden]]}} more}} b.")
+    assert page.text == "A 5 km and more b."
+    assert [(link.target, link.kind) for link in page.links] == [("Hidden", "template")]
+
+
+def test_a_language_code_link_left_out_stays_a_spanless_link():
+    page = clean("X {{lang|[[French language|fr]]|texte}} y.")
+    assert page.text == "X texte y."
+    assert [(link.target, link.kind) for link in page.links] == [("French language", "template")]
+
+
+def test_deep_nesting_of_rendered_templates_is_bounded():
+    text = "{{nowrap|" * 5000 + "x" + "}}" * 5000
+    assert "{{" not in clean(text).text
