@@ -13,7 +13,7 @@ On the bundled English Wikipedia sample (built with 62-token segments, so `[CLS]
 
 Same steps, batch, seed and held-out pairs (equal counts per relation, from held-out documents).
 
-    .venv/bin/python bench/drp_learning.py [--steps 150] [--classes 2 3] [--preset configs/pretrain/demo.yaml]
+    .venv/bin/python bench/drp_learning.py [--steps 100] [--classes 2 3] [--preset configs/pretrain/demo.yaml]
         [--set train.lr=1e-4 ...] [--baseline-lr 3e-5]
 
 Prints held-out accuracy of both at every evaluation, then one RESULT line per class count and, last,
@@ -176,7 +176,7 @@ def main() -> None:
     parser.add_argument("--preset", default=str(ROOT / "configs" / "pretrain" / "demo.yaml"))
     parser.add_argument("--set", nargs="*", default=[], help="extra config overrides for our path")
     parser.add_argument("--classes", nargs="+", type=int, default=[2, 3])
-    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--eval-every", type=int, default=50)
     parser.add_argument("--pairs", type=int, default=300)

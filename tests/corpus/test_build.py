@@ -24,7 +24,7 @@ def test_build_makes_every_stage_and_links_the_folder(segments_built_sample: Pat
     segments = json.loads((segments_built_sample / "segments" / "manifest.json").read_text())
     graph = json.loads((segments_built_sample / "graph" / "manifest.json").read_text())
     assert segments["num_docs"] == graph["nodes"] == 106
-    assert segments["max_tokens"] == 126
+    assert segments["max_tokens"] == 62
 
 
 def test_same_config_reuses_the_folder_through_the_cli(

@@ -153,7 +153,7 @@ def test_sample_segments_reproduce_documents_cut_at_sentence_ends(segments_built
     assert (np.diff(doc_segments) >= 0).all()
     assert segments[0] == 0 and segments[-1] == len(tokens) == manifest["num_tokens"]
     lengths = np.diff(segments)
-    assert lengths.min() >= 1 and lengths.max() <= 126
+    assert lengths.min() >= 1 and lengths.max() <= 62
     specials = [i for role, i in manifest["special_ids"].items() if role != "unk"]
     assert not np.isin(tokens, specials).any()  # no [CLS]/[SEP]/[MASK]/[PAD] inside segments
     compared = internal = at_sentence = 0
