@@ -12,10 +12,12 @@ class TfidfConfig:
     """`tfidf` source: each document -> its k most similar documents by TF-IDF cosine over its text."""
 
     k: int = 10  # out-links per document (fewer when fewer documents share a term with it)
-    terms_per_doc: int = 32  # a document is indexed by its highest-weighted terms only
+    # A document is indexed by its highest-weighted terms only (bench/graph_sources.py, 60-word
+    # documents: recall@10 against the exact top-10 56% at 32 terms, 96% at 64, at 13x the CPU).
+    terms_per_doc: int = 32
     # A term kept by more documents than this is left out of the index (a stop word for this corpus):
     # it bounds the work per document, so the cost stays linear in the number of documents.
-    max_postings: int = 20_000
+    max_postings: int = 2_000
     min_df: int = 2  # a term in fewer documents cannot link two of them
     hash_bits: int = 20  # terms are hashed into 2^hash_bits columns (no vocabulary held in memory)
     batch_docs: int = 4096  # documents tokenized per batch
