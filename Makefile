@@ -47,7 +47,8 @@ NAME ?= sample
 CORPUS_ARGS ?=
 
 corpus: install
-	$(BIN)/linkbert corpus build --config $(CORPUS_CONFIG) --input $(DUMP) --root data/corpus --name $(NAME) $(CORPUS_ARGS)
+	@# noglob: list overrides like graph.sources=[tfidf] are YAML, not shell patterns
+	set -f; $(BIN)/linkbert corpus build --config $(CORPUS_CONFIG) --input $(DUMP) --root data/corpus --name $(NAME) $(CORPUS_ARGS)
 
 # Pretraining. PRESET: configs/pretrain/<PRESET>.yaml (demo, tiny-cpu, ci; tiny, base, large for GPUs);
 # RUN: run name (runs/<RUN>/); ARGS: overrides ("train.lr=1e-4 train.max_steps=200"); LAUNCH: accelerate
