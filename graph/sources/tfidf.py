@@ -149,7 +149,13 @@ def build(ctx: SourceContext) -> SourceEdges:
     per_row[np.diff(q.indptr) == 0] = 0
     running = np.cumsum(per_row)
     src_parts, dst_parts = [], []
-    start, candidates = 0, 0
+    start, candidates, next_log = 0, 0, n // 10
+    log.info(
+        "tfidf: index of %d documents built (%.1fs); scoring %d candidates",
+        n,
+        seconds_index,
+        running[-1] if n else 0,
+    )
     while start < n:
         stop = int(np.searchsorted(running, running[start] - per_row[start] + cfg.chunk_candidates, "right"))
         stop = max(stop, start + 1)
@@ -159,6 +165,9 @@ def build(ctx: SourceContext) -> SourceEdges:
         src_parts.append(rows + start)
         dst_parts.append(cols)
         start = stop
+        if start >= next_log:
+            log.info("tfidf: %d of %d documents scored (%.1fs)", start, n, time.perf_counter() - t0)
+            next_log = start + n // 10
     src = np.concatenate(src_parts) if src_parts else np.empty(0, np.int64)
     dst = np.concatenate(dst_parts) if dst_parts else np.empty(0, np.int64)
     keys = np.sort((src << 32) | dst)
