@@ -145,7 +145,10 @@ def build(ctx: SourceContext) -> SourceEdges:
     seconds_index = time.perf_counter() - t0
 
     # Candidate scores per row = sum of its terms' posting lengths; chunks are cut on their running sum.
-    per_row = np.add.reduceat(postings[q.indices], q.indptr[:-1]) if q.nnz else np.zeros(n, np.int64)
+    # reduceat needs every start inside the array: a trailing 0 covers rows without terms at the end.
+    per_row = (
+        np.add.reduceat(np.append(postings[q.indices], 0), q.indptr[:-1]) if n else np.zeros(0, np.int64)
+    )
     per_row[np.diff(q.indptr) == 0] = 0
     running = np.cumsum(per_row)
     src_parts, dst_parts = [], []

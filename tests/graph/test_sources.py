@@ -152,3 +152,16 @@ def test_config_imports_no_source_module():
     code = "import sys, graph.config; print([m for m in sys.modules if m.startswith('graph.sources.')])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_documents_without_words_and_graphs_without_links(tmp_path: Path):
+    docs = topical_docs()[:6]
+    for d in docs:
+        d["links"] = []
+    docs.append({**doc(900, "Numbers only"), "text": "1914 1918 42"})  # the last node has no terms
+    docs.append({**doc(901, "Empty"), "text": None})
+    corpus = write_corpus(tmp_path / "corpus", [docs])
+    g, src, dst = built(corpus, ["tfidf", "random"], k=2)
+    assert g.stats["tfidf"]["docs_without_terms"] == 2
+    assert g.stats["edges_by_source"] == {"tfidf": 12, "random": 0}  # 6 river documents x 2
+    assert not np.isin([6, 7], src).any() and not np.isin([6, 7], dst).any()
