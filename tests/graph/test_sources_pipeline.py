@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -63,9 +64,37 @@ def test_tfidf_and_random_corpora_build_apart_and_train(tmp_path: Path, capsys):
     assert cli.main(["graph", "stats", "--corpus", str(folders["[tfidf]"])]) == 0
     assert "edges_by_source.tfidf" in capsys.readouterr().out
 
+    runs = {}
     for sources in ("[tfidf]", "[random]"):
         corpus = LinkedCorpus.open(folders[sources])
         assert corpus.indices.shape == (corpus.graph_manifest["edges"],)
-        rows = train(folders[sources], tmp_path / f"run-{sources.strip('[]')}")
+        out = tmp_path / f"run-{sources.strip('[]')}"
+        rows = train(folders[sources], out)
         evals = [r for r in rows if "drp_acc_linked" in r]
         assert evals and all(r["mlm_loss"] > 0 for r in evals)
+        runs[sources.strip("[]")] = (out / "ci", evals[-1])
+
+    # The ablation table of these runs: one row each, from the last evaluation, per-relation columns.
+    from pipeline.ablation import main
+
+    table = tmp_path / "ablation"
+    assert main(["--out", str(table), *(f"{name}={run}" for name, (run, _) in runs.items())]) == 0
+    with open(table / "table.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["variant"] for r in rows] == ["tfidf", "random"]
+    for row in rows:
+        last = runs[row["variant"]][1]
+        for key in ("mlm_loss", "drp_acc", "drp_majority_acc", "drp_acc_contiguous", "drp_acc_linked"):
+            assert float(row[key]) == pytest.approx(last[key])
+    assert (table / "ablation.png").stat().st_size > 0
+    assert "| tfidf |" in (table / "table.md").read_text()
+
+
+def test_ablation_table_names_a_run_without_evaluations(tmp_path: Path):
+    from pipeline.ablation import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 1, "loss": 3.0}) + "\n")
+    assert main(["--out", str(tmp_path / "out"), f"x={run}"]) == 2
+    assert not (tmp_path / "out" / "table.md").exists()
