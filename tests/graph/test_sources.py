@@ -133,6 +133,11 @@ def test_written_graph_has_edge_kinds_and_stats_name_each_source(topical: Path, 
     out = capsys.readouterr().out
     assert "edges_by_source.hyperlinks" in out and "edges_by_source.tfidf" in out
     assert "hyperlinks, tfidf" in out  # the `sources` row
+    from pipeline.summary import summarize
+
+    stats = json.loads((g.path / "stats.json").read_text())["edges_by_source"]
+    row = next(line for line in summarize(topical).splitlines() if "graph edges by source" in line)
+    assert row.split("  ")[-1].strip() == f"hyperlinks {stats['hyperlinks']}, tfidf {stats['tfidf']}"
 
 
 def test_sources_config_from_the_command_line_and_its_errors():
