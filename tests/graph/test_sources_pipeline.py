@@ -88,13 +88,3 @@ def test_tfidf_and_random_corpora_build_apart_and_train(tmp_path: Path, capsys):
             assert float(row[key]) == pytest.approx(last[key])
     assert (table / "ablation.png").stat().st_size > 0
     assert "| tfidf |" in (table / "table.md").read_text()
-
-
-def test_ablation_table_names_a_run_without_evaluations(tmp_path: Path):
-    from pipeline.ablation import main
-
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "metrics.jsonl").write_text(json.dumps({"step": 1, "loss": 3.0}) + "\n")
-    assert main(["--out", str(tmp_path / "out"), f"x={run}"]) == 2
-    assert not (tmp_path / "out" / "table.md").exists()
