@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +45,19 @@ def titles(prefix: str, ids: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise(prefix, scrambled, "")
 
 
-def generate(root: Path, articles: int, redirects: int, links: int, shards: int, seed: int = 0) -> None:
-    """A corpus folder: `articles` docs, `redirects` redirects, `links` links in `shards` shards."""
+def generate(
+    root: Path,
+    articles: int,
+    redirects: int,
+    links: int,
+    shards: int,
+    seed: int = 0,
+    text: Callable[[int, int], pa.Array] | None = None,
+) -> None:
+    """A corpus folder: `articles` docs, `redirects` redirects, `links` links in `shards` shards.
+
+    text(lo, hi): the text of articles lo..hi-1 (default: the same placeholder for every article).
+    """
     rng = np.random.default_rng(seed)
     (root / "docs").mkdir(parents=True)
     (root / "redirects").mkdir()
@@ -114,7 +126,7 @@ def generate(root: Path, articles: int, redirects: int, links: int, shards: int,
             {
                 "id": pa.array(ids[lo:hi]),
                 "title": article_titles[lo:hi],
-                "text": pa.array(["synthetic text"] * (hi - lo)),
+                "text": text(lo, hi) if text is not None else pa.array(["synthetic text"] * (hi - lo)),
                 "links": pa.ListArray.from_arrays(pa.array(offsets), items),
                 "is_disambiguation": pa.array(rng.random(hi - lo) < 0.01),
             }

@@ -73,11 +73,16 @@ def _dedup_sorted_inplace(keys: np.ndarray) -> int:
     return write
 
 
-def build_csr(keys: np.ndarray, num_nodes: int) -> Csr:
-    """CSR of the packed edge keys; `keys` is sorted and overwritten in place."""
+def sort_unique(keys: np.ndarray) -> tuple[np.ndarray, int]:
+    """Sort packed keys in place and compact them to their distinct values; returns (view, repeats)."""
     keys.sort()  # in-place introsort: no second buffer of E int64
-    total = len(keys)
     e = _dedup_sorted_inplace(keys)
+    return keys[:e], len(keys) - e
+
+
+def csr_from_sorted(keys: np.ndarray, num_nodes: int, duplicates: int = 0) -> Csr:
+    """CSR of sorted, distinct packed keys."""
+    e = len(keys)
     indices = np.empty(e, dtype=np.int32)
     counts = np.zeros(num_nodes, dtype=np.int64)
     for start in range(0, e, CHUNK):
@@ -86,7 +91,29 @@ def build_csr(keys: np.ndarray, num_nodes: int) -> Csr:
         counts += np.bincount(chunk >> 32, minlength=num_nodes)
     indptr = np.zeros(num_nodes + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
-    return Csr(indptr, indices, total - e)
+    return Csr(indptr, indices, duplicates)
+
+
+def build_csr(keys: np.ndarray, num_nodes: int) -> Csr:
+    """CSR of the packed edge keys; `keys` is sorted and overwritten in place."""
+    unique, duplicates = sort_unique(keys)
+    return csr_from_sorted(unique, num_nodes, duplicates)
+
+
+def merge_kinds(per_source: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Union of several sources' sorted, distinct keys, and each edge's kind: bit i set when source i
+    has it (uint8). One source costs nothing extra; more cost 8 bytes per key of every source for the
+    union plus 1 byte per edge, the lookups done CHUNK keys at a time."""
+    if len(per_source) == 1:
+        keys = per_source[0]
+        return keys, np.ones(len(keys), dtype=np.uint8)
+    union, _ = sort_unique(np.concatenate(per_source))
+    kind = np.zeros(len(union), dtype=np.uint8)
+    for bit, keys in enumerate(per_source):
+        for start in range(0, len(keys), CHUNK):
+            pos = np.searchsorted(union, keys[start : start + CHUNK])
+            kind[pos] |= np.uint8(1 << bit)
+    return union, kind
 
 
 def csr_sources(indptr: np.ndarray) -> np.ndarray:

@@ -55,15 +55,24 @@ def shape_stats(indptr: np.ndarray, indices: np.ndarray, in_degree: np.ndarray) 
     }
 
 
-def plot_degrees(out_degree: np.ndarray, in_degree: np.ndarray, path: str | Path) -> None:
-    """In/out-degree distributions (number of nodes per degree) on log-log axes."""
+def plot_degrees(
+    out_degree: np.ndarray,
+    in_degree: np.ndarray,
+    path: str | Path,
+    out_by_source: dict[str, np.ndarray] | None = None,
+) -> None:
+    """In/out-degree distributions (number of nodes per degree) on log-log axes; with several sources,
+    each source's out-degree too (`out_by_source`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    series = [(out_degree, "out-degree", "o"), (in_degree, "in-degree", "s")]
+    for name, degree in (out_by_source or {}).items():
+        series.append((degree, f"out-degree, {name}", "x"))
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
-    for degree, label, marker in ((out_degree, "out-degree", "o"), (in_degree, "in-degree", "s")):
+    for degree, label, marker in series:
         values, counts = np.unique(degree[degree > 0], return_counts=True)
         if len(values):
             ax.loglog(values, counts, marker, markersize=3, alpha=0.7, label=label, linestyle="none")
@@ -83,6 +92,9 @@ def plot_degrees(out_degree: np.ndarray, in_degree: np.ndarray, path: str | Path
 PRINT_ORDER = (
     "nodes",
     "edges",
+    "sources",
+    "edges_by_source",
+    "edges_in_several_sources",
     "documents",
     "duplicate_titles",
     "links_read",
@@ -129,6 +141,8 @@ def _rows(stats: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
             rows.append((f"{prefix}{key}", f"{value:,.2f}"))
         elif isinstance(value, int):
             rows.append((f"{prefix}{key}", f"{value:,}"))
+        elif isinstance(value, list):
+            rows.append((f"{prefix}{key}", ", ".join(str(v) for v in value)))
         else:
             rows.append((f"{prefix}{key}", str(value)))
     return rows

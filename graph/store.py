@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 
 GRAPH_DIR = "graph"
 MANIFEST = "manifest.json"
+# /2 added edge_kind.npy and the manifest's edge_kinds; a /1 graph is hyperlinks only.
+FORMAT = "linkbert-graph/2"
 ARRAYS = ("indptr", "indices", "in_degree")
+EDGE_KIND = "edge_kind"  # uint8 per edge, aligned with indices: bit i = manifest["edge_kinds"][i]
 
 
 def graph_dir(corpus_dir: str | Path) -> Path:
@@ -57,6 +60,7 @@ class DocumentGraph:
     indices: np.ndarray  # int32, E
     in_degree: np.ndarray  # int32, N
     manifest: dict[str, Any]
+    edge_kind: np.ndarray | None = None  # uint8, E (None for a graph of the /1 format: all hyperlinks)
     _titles: pa.Array | None = field(default=None, repr=False)
 
     @classmethod
@@ -68,11 +72,37 @@ class DocumentGraph:
             arrays = {name: np.load(path / f"{name}.npy", mmap_mode=mode) for name in ARRAYS}
         except (OSError, ValueError) as e:
             raise PipelineError(f"{path}: cannot read the graph arrays ({e}); delete it and rerun") from e
-        g = cls(path, arrays["indptr"], arrays["indices"], arrays["in_degree"], manifest)
+        kind = None
+        if (path / f"{EDGE_KIND}.npy").is_file():
+            try:
+                kind = np.load(path / f"{EDGE_KIND}.npy", mmap_mode=mode)
+            except (OSError, ValueError) as e:
+                raise PipelineError(f"{path}: cannot read {EDGE_KIND}.npy ({e}); delete it and rerun") from e
+        g = cls(path, arrays["indptr"], arrays["indices"], arrays["in_degree"], manifest, kind)
         nodes, edges = manifest.get("nodes", -1), manifest.get("edges", -1)
         if g.indptr.shape != (nodes + 1,) or g.indices.shape != (edges,) or g.in_degree.shape != (nodes,):
             raise PipelineError(f"{path}: arrays do not match {MANIFEST}; delete {path} and rerun the graph")
+        if kind is not None and kind.shape != (edges,):
+            raise PipelineError(f"{path}: {EDGE_KIND}.npy does not match {MANIFEST}; delete {path} and rerun")
         return g
+
+    @property
+    def edge_kinds(self) -> list[str]:
+        """The sources of this graph, in the order of edge_kind's bits."""
+        return list(self.manifest.get("edge_kinds", ["hyperlinks"]))
+
+    def kind_mask(self, sources: list[str]) -> np.ndarray:
+        """Boolean per edge: produced by at least one of `sources` (E bytes)."""
+        unknown = [s for s in sources if s not in self.edge_kinds]
+        if unknown:
+            raise PipelineError(
+                f"{self.path}: the graph has no {unknown[0]!r} edges (its sources: {', '.join(self.edge_kinds)}); "
+                f"build the corpus with graph.sources including it"
+            )
+        if self.edge_kind is None:
+            return np.ones(self.num_edges, dtype=bool)
+        bits = np.uint8(sum(1 << self.edge_kinds.index(s) for s in sources))
+        return (self.edge_kind & bits) != 0
 
     @property
     def num_nodes(self) -> int:

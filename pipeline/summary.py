@@ -90,6 +90,12 @@ def _per_class(row: dict[str, Any]) -> str:
     return ", ".join(parts) or "-"
 
 
+def _by_source(graph: dict[str, Any]) -> str:
+    # Graphs built before edge sources existed are hyperlinks only.
+    by_source = graph.get("edges_by_source") or ({"hyperlinks": graph["edges"]} if "edges" in graph else {})
+    return ", ".join(f"{name} {_fmt(count)}" for name, count in by_source.items()) or "-"
+
+
 def _corpus_rows(corpus: Path) -> list[tuple[str, str]]:
     extract = _read_json(corpus / "stats.json")
     graph = _read_json(corpus / "graph" / "stats.json")
@@ -107,6 +113,7 @@ def _corpus_rows(corpus: Path) -> list[tuple[str, str]]:
         ("failed pages", _fmt(extract.get("failed"))),
         ("links in text / hatnote templates", f"{_fmt(links.get('body'))} / {_fmt(links.get('template'))}"),
         ("graph nodes / edges", f"{_fmt(graph.get('nodes'))} / {_fmt(graph.get('edges'))}"),
+        ("graph edges by source", _by_source(graph)),
         ("graph", _where(corpus / "graph")),
         ("segments / tokens", f"{_fmt(segments.get('num_segments'))} / {_fmt(segments.get('num_tokens'))}"),
         ("documents dropped (too short)", _fmt(segments.get("docs_dropped"))),

@@ -3,7 +3,8 @@
 
 Inside a launch every process would find the same error and print it, each followed by the launcher's
 traceback; here it is printed once. Checked: the run folder (lock, existing checkpoints, corpus pin,
-the checkpoint to resume from), the corpus, the warm-start folder, the batch arithmetic for the launch's
+the checkpoint to resume from), the corpus (and whether two of its segments fit data.max_seq_len:
+`pretrain.pair_fit`), the warm-start folder, the batch arithmetic for the launch's
 process count, the schedule, and a memory estimate per process against what the machine has.
 """
 
@@ -274,6 +275,7 @@ def preflight(
     """All checks; returns the lines to print and whether the run is already finished (nothing to launch)."""
     from pretrain.corpus_data import LinkedCorpus
     from pretrain.distributed import plan_batches
+    from pretrain.pair_fit import pair_fit_warning
     from pretrain.pin import resolved_corpus
 
     corpus_dir = resolved_corpus(cfg.data.corpus)
@@ -287,6 +289,11 @@ def preflight(
             f"data.max_seq_len={cfg.data.max_seq_len} exceeds model.max_position_embeddings="
             f"{cfg.model.max_position_embeddings}; lower data.max_seq_len"
         )
+    fit = pair_fit_warning(
+        corpus.segment_offsets, corpus.segments_manifest.get("max_tokens"), cfg.data.max_seq_len
+    )
+    if fit is not None:
+        notes.append(f"warning: {fit}")
     if shape.gpu is False and cfg.train.mixed_precision == "fp16":
         raise PipelineError("train.mixed_precision=fp16 needs a GPU; use bf16 or no on CPU")
     plan = plan_batches(cfg.train, shape.processes)

@@ -179,6 +179,7 @@ class StepResult:
 def _build(acc: Accelerator, cfg: PipelineConfig):
     from pretrain.corpus_data import LinkedCorpus
     from pretrain.model import build_model
+    from pretrain.pair_fit import pair_fit_warning
 
     corpus = LinkedCorpus.open(resolve_path(cfg.data.corpus))
     set_seed(cfg.train.seed)  # identical initial weights on every rank
@@ -190,6 +191,11 @@ def _build(acc: Accelerator, cfg: PipelineConfig):
             f"data.max_seq_len={cfg.data.max_seq_len} exceeds the model's max_position_embeddings="
             f"{model.config.max_position_embeddings}; lower data.max_seq_len"
         )
+    fit = pair_fit_warning(
+        corpus.segment_offsets, corpus.segments_manifest.get("max_tokens"), cfg.data.max_seq_len
+    )
+    if fit is not None and acc.is_main_process:
+        log.warning(fit)
     # (build_model logs the warm-start report itself, once per process: rank 0 alone logs at INFO)
     set_seed(cfg.train.seed, device_specific=True)  # distinct dropout streams per rank
     fused = acc.device.type == "cuda" and not is_deepspeed(acc)
