@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,12 @@ def test_preset_values_follow_the_recipes():
         load_config(CONFIGS / "pretrain" / f"{n}.yaml") for n in ("demo", "tiny", "base", "large")
     )
     assert resolve_path(demo.model.init_from).joinpath("config.json").is_file()  # a real BERT, shipped
-    assert demo.data.max_seq_len == 256 and demo.drp.classes == 3 and 60 <= demo.train.max_steps <= 100
+    assert demo.data.max_seq_len == 128 and demo.drp.classes == 3 and 100 <= demo.train.max_steps <= 250
+    # The demo's warm start lacks MLM and NSP heads: it uses the fresh-head settings; the paper's presets do not.
+    assert demo.train.fresh_lr_scale > 1 and demo.train.fresh_warmup_steps > 0 and demo.model.drp_weight > 1
+    for cfg in (tiny, base, large):
+        assert (cfg.train.fresh_lr_scale, cfg.train.fresh_warmup_steps, cfg.model.drp_weight) == (1.0, 0, 1.0)
+        assert cfg.model.mlm_weight == 1.0
     assert (tiny.model.init_from, tiny.model.num_hidden_layers, tiny.model.hidden_size) == (None, 2, 128)
     assert (tiny.train.lr, tiny.train.warmup_steps, tiny.train.max_steps) == (5e-3, 5000, 10000)
     for cfg in (tiny, base, large):
@@ -54,10 +60,10 @@ def test_preset_values_follow_the_recipes():
 def test_unknown_keys_and_wrong_types_are_clear_errors(tmp_path: Path):
     text = (CONFIGS / "pretrain" / "demo.yaml").read_text()
     bad = tmp_path / "typo.yaml"
-    bad.write_text(text.replace("  max_steps: 60", "  max_step: 60"))
+    bad.write_text(text.replace("  max_steps: ", "  max_step: "))
     with pytest.raises(ConfigError, match=r"unknown config key train.max_step .*typo.yaml"):
         load_config(bad)
-    bad.write_text(text.replace("  max_steps: 60", "  max_steps: eighty"))
+    bad.write_text(re.sub(r"  max_steps: \d+", "  max_steps: eighty", text))
     with pytest.raises(ConfigError, match="train.max_steps: expected an integer, got 'eighty'"):
         load_config(bad)
     with pytest.raises(ConfigError, match="train.mixed_precision"):
