@@ -180,7 +180,9 @@ def test_sample_segments_reproduce_documents_cut_at_sentence_ends(segments_built
     # documents (89 of 106 compared).
     assert compared > 85
     assert internal > 1000
-    assert at_sentence / internal > 0.95  # measured 0.996; word and hard cuts only inside long sentences
+    # Measured 0.943 with the sample preset's 62-token segments (0.996 at 126): word and hard cuts happen
+    # only inside sentences longer than a segment.
+    assert at_sentence / internal > 0.92
 
 
 def test_sample_rerun_skips_and_changed_config_is_refused(segments_built_sample: Path, tmp_path: Path):
