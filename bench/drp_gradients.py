@@ -74,7 +74,7 @@ def measure(model, batches, count: int) -> tuple[float, dict[str, dict[str, floa
     for _ in range(count):
         batch = {k: v for k, v in next(batches).items() if k in INPUTS}
         out = model(**batch)
-        losses.append(float(out.mlm_loss))
+        losses.append(out.mlm_loss.item())
         unmasked = dict(batch)
         ids, labels = batch["input_ids"].clone(), batch["labels"]
         ids[labels != -100] = labels[labels != -100]
@@ -97,7 +97,7 @@ def print_table(title: str, mlm_loss: float, table: dict[str, dict[str, float]])
     for group, _ in GROUPS:
         mlm, drp = table["mlm"].get(group, 0.0), table["drp"].get(group, 0.0)
         ratio = f"{drp / mlm:10.4f}" if mlm > 0 else f"{'(DRP only)':>10}"
-        print(f"{group:<12}{mlm:10.3f}{drp:10.3f}{table['drp_unmasked'].get(group, 0.0):10.3f}{ratio}")
+        print(f"{group:<12}{mlm:10.3f}{drp:10.3f}{table['drp_unmasked'].get(group, 0.0):10.3f} {ratio}")
     return table["drp"]["encoder"] / table["mlm"]["encoder"]
 
 
