@@ -147,6 +147,7 @@ def main() -> None:
         f"train.output_root={out / 'runs'}",
         f"train.max_steps={steps}",
         "train.warmup_steps=2",
+        f"train.fresh_warmup_steps={steps // 4}",  # the preset's head-only phase, scaled to the short run
         f"checkpoint.every={steps // 2}",
         "logging.every=1",
         "logging.wandb=false",
@@ -226,9 +227,21 @@ def main() -> None:
         "2" if dry else "1",
     ]
     zero += ["--main_process_port", "0"]
-    zero_args = [a for a in common if not a.startswith(("train.max_steps", "checkpoint.every"))]
+    zero_args = [
+        a
+        for a in common
+        if not a.startswith(("train.max_steps", "checkpoint.every", "train.fresh_warmup_steps"))
+    ]
     run(
-        [*zero, *pretrain, *zero_args, "train.run_name=zero2", "train.max_steps=2", "checkpoint.every=2"],
+        [
+            *zero,
+            *pretrain,
+            *zero_args,
+            "train.run_name=zero2",
+            "train.max_steps=2",
+            "train.fresh_warmup_steps=0",
+            "checkpoint.every=2",
+        ],
         env,
         logs / "zero2.log",
     )

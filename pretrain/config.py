@@ -127,8 +127,6 @@ class TrainConfig:
             raise ValueError("train.max_nonfinite_steps must be >= 1")
         if self.fresh_lr_scale <= 0 or self.fresh_warmup_steps < 0:
             raise ValueError("train.fresh_lr_scale must be > 0 and train.fresh_warmup_steps >= 0")
-        if self.fresh_warmup_steps >= self.max_steps:
-            raise ValueError("train.fresh_warmup_steps must be < train.max_steps")
 
 
 @dataclass

@@ -201,6 +201,13 @@ def _build(acc: Accelerator, cfg: PipelineConfig):
     fused = acc.device.type == "cuda" and not is_deepspeed(acc)
     fresh = report.newly_initialized if report is not None else ()
     optimizer = build_optimizer(model, cfg.train, fused=fused, fresh=fresh)
+    if fresh and cfg.train.fresh_warmup_steps >= cfg.train.max_steps:
+        log.warning(
+            "train.fresh_warmup_steps=%d >= train.max_steps=%d: only the heads new to the warm start train in "
+            "this run, the warm-started weights wait throughout (lower train.fresh_warmup_steps)",
+            cfg.train.fresh_warmup_steps,
+            cfg.train.max_steps,
+        )
     scheduler = build_scheduler(optimizer, cfg.train)
     model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
     return model, optimizer, scheduler, corpus
