@@ -56,6 +56,7 @@ def select_balanced(sampler: PairSampler, per_class: int, class_names: tuple[str
     wanted = per_class * len(possible)
     limit = max(wanted * SEARCH_FACTOR, 4096)
     chosen: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
     taken = np.zeros(len(class_names), dtype=np.int64)
     start, chunk = 0, max(4 * wanted, 256)
     while start < limit and any(taken[r] < per_class for r in possible):
@@ -66,11 +67,13 @@ def select_balanced(sampler: PairSampler, per_class: int, class_names: tuple[str
             if need > 0:
                 rows = samples[relation == r][:need]
                 chosen.append(rows)
+                labels.append(np.full(len(rows), r, dtype=np.int64))
                 taken[r] += len(rows)
         start += chunk
-    samples = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
-    relation = sampler.draw(samples).relation if len(samples) else np.zeros(0, dtype=np.int64)
-    result = HeldOutSet(samples, relation, per_class, class_names)
+    samples = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
+    relation = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
+    order = np.argsort(samples, kind="stable")
+    result = HeldOutSet(samples[order], relation[order], per_class, class_names)
     if not result.balanced:
         log.warning(
             "held-out set is unbalanced: %s, %d asked per relation (the held-out documents allow no more "

@@ -10,14 +10,12 @@ from torch.optim.lr_scheduler import LambdaLR
 from pretrain.config import TrainConfig
 
 
-def param_groups(
-    model: torch.nn.Module, weight_decay: float, fresh: Collection[str] = (), fresh_lr_scale: float = 1.0
-) -> list[dict]:
+def param_groups(model: torch.nn.Module, weight_decay: float, fresh: Collection[str] = ()) -> list[dict]:
     """Weight decay on matrices only: biases and LayerNorm weights are left undecayed (BERT recipe).
 
     `fresh` names the parameters a warm start left newly initialized (heads the checkpoint lacks); they
-    form groups of their own with `lr_scale = fresh_lr_scale`, so the scheduler can give them their own
-    learning rate and hold the warm-started ones (`WarmupLinearDecay.hold`). Empty groups are left out:
+    form groups of their own (`"fresh": True`), so the scheduler can give them their own learning rate
+    (`peak_lr`) and hold the warm-started ones (`WarmupLinearDecay.hold`). Empty groups are left out:
     a model from scratch keeps BERT's two groups. Group 0 is always the decayed warm-started/encoder
     matrices, whose lr is the one logged.
     """
@@ -33,7 +31,6 @@ def param_groups(
             "params": params,
             "weight_decay": weight_decay if decayed else 0.0,
             "fresh": is_fresh,
-            "lr_scale": fresh_lr_scale if is_fresh else 1.0,
         }
         for (is_fresh, decayed), params in groups.items()
         if params or not is_fresh
@@ -96,9 +93,9 @@ def build_optimizer(
 ) -> torch.optim.Optimizer:
     """`fused` selects torch's fused AdamW kernel (CUDA only); the update it computes is the same.
     `fresh`: names of newly initialized parameters (see `param_groups`)."""
-    groups = param_groups(model, cfg.weight_decay, fresh, cfg.fresh_lr_scale)
+    groups = param_groups(model, cfg.weight_decay, fresh)
     for group in groups:
-        group["lr"] = cfg.lr * group["lr_scale"]
+        group["lr"] = peak_lr(group, cfg)
     if cfg.optimizer == "lamb":
         return Lamb(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
     extra = {"fused": True} if fused else {"foreach": True}
@@ -126,6 +123,11 @@ class WarmupLinearDecay:
         return self.min_ratio + (1.0 - self.min_ratio) * (1.0 - progress)
 
 
+def peak_lr(group: dict, cfg: TrainConfig) -> float:
+    """A parameter group's peak lr: `train.lr`, times `train.fresh_lr_scale` for newly initialized tensors."""
+    return cfg.lr * (cfg.fresh_lr_scale if group.get("fresh", False) else 1.0)
+
+
 def group_schedules(
     optimizer: torch.optim.Optimizer, cfg: TrainConfig
 ) -> tuple[list[WarmupLinearDecay], list[float]]:
@@ -139,11 +141,9 @@ def group_schedules(
     has_fresh = any(group.get("fresh", False) for group in optimizer.param_groups)
     lambdas, peaks = [], []
     for group in optimizer.param_groups:
-        fresh = group.get("fresh", False)
-        hold = cfg.fresh_warmup_steps if has_fresh and not fresh else 0
+        hold = cfg.fresh_warmup_steps if has_fresh and not group.get("fresh", False) else 0
         lambdas.append(WarmupLinearDecay(cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio, hold=hold))
-        group["lr_scale"] = cfg.fresh_lr_scale if fresh else 1.0
-        peaks.append(cfg.lr * group["lr_scale"])
+        peaks.append(peak_lr(group, cfg))
     return lambdas, peaks
 
 

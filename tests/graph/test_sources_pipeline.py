@@ -10,6 +10,7 @@ import pytest
 
 from pipeline import cli
 from pretrain.corpus_data import LinkedCorpus
+from tests.pretrain.test_trainer import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 DUMP = REPO / "tests" / "data" / "wiki" / "enwiki-sample.xml.bz2"
@@ -24,10 +25,7 @@ def build(root: Path, *overrides: str) -> Path:
 
 
 def train(corpus: Path, out: Path) -> list[dict]:
-    from accelerate.state import AcceleratorState, GradientState
-
     args = [
-        "pretrain",
         "--config",
         str(REPO / "configs" / "pretrain" / "ci.yaml"),
         f"data.corpus={corpus}",
@@ -41,11 +39,7 @@ def train(corpus: Path, out: Path) -> list[dict]:
         "logging.wandb=false",
         "logging.tensorboard=false",
     ]
-    try:
-        assert cli.main(args) == 0
-    finally:
-        AcceleratorState._reset_state(reset_partial_state=True)
-        GradientState._reset_state()
+    assert run_cli(args) == 0
     return [json.loads(line) for line in (out / "ci" / "metrics.jsonl").read_text().splitlines()]
 
 

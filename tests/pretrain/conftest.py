@@ -42,14 +42,11 @@ def sample_corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def minilm_export(sample_corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Hugging Face export of a short real run: the ci preset (a MiniLM warm start) for 2 steps."""
-    from accelerate.state import AcceleratorState, GradientState
-
-    from pipeline import cli
     from pretrain.export import run_export
+    from tests.pretrain.test_trainer import run_cli
 
     root = tmp_path_factory.mktemp("minilm")
     args = [
-        "pretrain",
         "--config",
         str(REPO / "configs" / "pretrain" / "ci.yaml"),
         f"data.corpus={sample_corpus_dir}",
@@ -63,9 +60,5 @@ def minilm_export(sample_corpus_dir: Path, tmp_path_factory: pytest.TempPathFact
         "logging.wandb=false",
         "logging.tensorboard=false",
     ]
-    try:
-        assert cli.main(args) == 0
-    finally:
-        AcceleratorState._reset_state(reset_partial_state=True)
-        GradientState._reset_state()
+    assert run_cli(args) == 0
     return run_export("auto", str(root / "export"), run_dir=str(root / "ci"))

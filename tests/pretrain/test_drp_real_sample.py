@@ -14,17 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import cli
+from tests.pretrain.test_trainer import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 120
 
 
 def _run(corpus: Path, root: Path, *extra: str) -> list[dict]:
-    from accelerate.state import AcceleratorState, GradientState
-
     args = [
-        "pretrain",
         "--config",
         str(REPO / "configs" / "pretrain" / "demo.yaml"),
         f"data.corpus={corpus}",
@@ -43,11 +40,7 @@ def _run(corpus: Path, root: Path, *extra: str) -> list[dict]:
         "logging.progress_bar=false",
         *extra,
     ]
-    try:
-        assert cli.main(args) == 0
-    finally:
-        AcceleratorState._reset_state(reset_partial_state=True)
-        GradientState._reset_state()
+    assert run_cli(args) == 0
     rows = [json.loads(line) for line in (root / "drp" / "metrics.jsonl").read_text().splitlines()]
     return [r for r in rows if r.get("split") == "eval"]
 
