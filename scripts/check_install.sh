@@ -46,6 +46,6 @@ step "$bin/accelerate" launch --config_file "$repo/configs/accelerate/cpu.yaml" 
   data.max_seq_len=128 train.output_root=runs train.run_name=fresh train.max_steps=4 checkpoint.every=2 \
   eval.every=4 eval.pairs=16 logging.every=1 logging.progress_bar=false
 step "$bin/linkbert" export --checkpoint auto --run runs/fresh --output model
-step "$bin/linkbert" eval --model model --batches 2
+step "$bin/linkbert" eval --model model --pairs 12
 test -s model/eval.json
 echo "check_install: a plain 'pip install .' ran extract, graph, segments, pretrain, export and eval"
