@@ -48,22 +48,28 @@ from pretrain.corpus_data import LinkedCorpus  # noqa: E402
 from pretrain.loader import build_heldout_batches, build_train_loader  # noqa: E402
 
 SAMPLE = ROOT / "tests" / "data" / "wiki" / "enwiki-sample.xml.bz2"
-SEQ_LEN = 128
-SEGMENT_TOKENS = 62  # two segments + 3 special tokens fit SEQ_LEN
 
 
-def bench_corpus(root: Path) -> Path:
-    """The bundled sample with 62-token segments (built once, then reused by its config hash)."""
+def segment_tokens(seq_len: int) -> int:
+    """The longest segment of which two, plus [CLS] and two [SEP], fit `seq_len` tokens."""
+    return (seq_len - 3) // 2
+
+
+def bench_corpus(root: Path, seq_len: int) -> Path:
+    """The bundled sample cut into segments that pair up within `seq_len` (built once per length,
+    then reused by its config hash)."""
     from corpus.build import run_build
 
-    cfg = load_config(ROOT / "configs" / "corpus" / "sample.yaml", [f"segments.max_tokens={SEGMENT_TOKENS}"])
-    return run_build(cfg, [str(SAMPLE)], str(root), "bench-drp")
+    cfg = load_config(
+        ROOT / "configs" / "corpus" / "sample.yaml", [f"segments.max_tokens={segment_tokens(seq_len)}"]
+    )
+    return run_build(cfg, [str(SAMPLE)], str(root), f"bench-drp-{seq_len}")
 
 
 def overrides(args: argparse.Namespace, corpus: Path, out: Path, classes: int, name: str) -> list[str]:
     return [
         f"data.corpus={corpus}",
-        f"data.max_seq_len={SEQ_LEN}",
+        f"data.max_seq_len={args.seq_len}",
         "data.num_workers=0",
         f"drp.classes={classes}",
         f"train.output_root={out}",
@@ -178,6 +184,7 @@ def main() -> None:
     parser.add_argument("--classes", nargs="+", type=int, default=[2, 3])
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--seq-len", type=int, default=128, help="pair length; segments are cut to fit two")
     parser.add_argument("--eval-every", type=int, default=50)
     parser.add_argument("--pairs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
@@ -187,7 +194,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="drp-bench-"))
-    corpus = bench_corpus(work / "corpus")
+    corpus = bench_corpus(work / "corpus", args.seq_len)
     lines = []
     for classes in args.classes:
         name = f"ours-{classes}"
