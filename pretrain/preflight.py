@@ -113,7 +113,7 @@ def estimate_memory(
     b, s = micro_batch or cfg.train.micro_batch_size, cfg.data.max_seq_len
     per_layer = 4 * (h * h + h) + 2 * h * i + i + h + 4 * h
     params = layers * per_layer + (v + dims["positions"] + 2) * h + 2 * h + 2 * (h * h + h) + 2 * h + v
-    params += h * cfg.drp.classes + cfg.drp.classes
+    params += h * cfg.drp.num_classes + cfg.drp.num_classes
     scale = 1 if cfg.train.mixed_precision in ("bf16", "fp16") else 2
     activations = layers * scale * (34 * s * b * h + 5 * a * s * s * b)
     logits = int(b * s * cfg.data.mlm_probability * v * 4 * 3)
