@@ -16,7 +16,12 @@ def test_defaults_validate():
 def test_dotted_overrides_are_type_checked():
     cfg = load_config(
         None,
-        ["train.lr=3e-4", "drp.relations=[contiguous,random]", "model.init_from=null", "train.betas=[0.9, 0.999]"],
+        [
+            "train.lr=3e-4",
+            "drp.relations=[contiguous,random]",
+            "model.init_from=null",
+            "train.betas=[0.9, 0.999]",
+        ],
     )
     assert cfg.train.lr == pytest.approx(3e-4)
     assert cfg.drp.relations == ("contiguous", "random") and cfg.drp.num_classes == 2

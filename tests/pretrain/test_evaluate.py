@@ -182,5 +182,7 @@ def test_empty_evaluation_writes_nulls_not_nan(tmp_path):
     assert written["mlm_loss"] is None and written["mlm_tokens"] == 0
     assert "nan" in format_metrics(metrics)
 
-    huge = summarize([1e6, 0, 1, 0, 0, 1, 1] + [0] * 4, ("contiguous", "random"))  # an untrained model's loss: no overflow
+    huge = summarize(
+        [1e6, 0, 1, 0, 0, 1, 1] + [0] * 4, ("contiguous", "random")
+    )  # an untrained model's loss: no overflow
     assert huge["perplexity"] == math.inf
