@@ -198,3 +198,9 @@ def test_a_new_relation_is_one_class_plus_its_registration(
     assert final["drp_classes"] == relations and final["confusion"] and len(final["confusion"]) == 4
     config = json.loads((run / "checkpoints" / "step-00000002" / "model_config.json").read_text())
     assert config["num_drp_labels"] == 4
+    # `linkbert summary` names the run's relations from what the run wrote, not from a fixed list.
+    from pipeline.summary import summarize
+
+    text = summarize(str(synthetic_corpus_dir), str(run))
+    assert "contiguous, random, linked, same_document; linked_alpha 1.0000" in text
+    assert "same_document " in next(line for line in text.splitlines() if "held-out DRP accuracy" in line)
