@@ -130,7 +130,8 @@ def _data_section(cfg: PipelineConfig, corpus_dir: Path) -> list[str]:
         "",
         f"Examples: `[CLS] A [SEP] B [SEP]`, at most {cfg.data.max_seq_len} tokens; {cfg.data.mlm_probability:.0%} "
         f"of tokens masked (80/10/10); DRP classes {', '.join(names)} with probabilities {probabilities}; "
-        f"linked documents drawn with weight in-degree^-{cfg.drp.linked_alpha:g}. "
+        f"linked documents drawn with weight in-degree^-{cfg.drp.linked_alpha:g}"
+        f"{' over ' + '/'.join(cfg.drp.linked_sources) + ' edges' if cfg.drp.linked_sources else ''}. "
         f"{cfg.data.heldout_fraction:.1%} of documents (split seed {cfg.data.split_seed}) are held out.",
     ]
     return lines
