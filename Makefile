@@ -130,30 +130,23 @@ demo: install
 	@echo "== demo 6/6: summary"
 	@$(BIN)/linkbert summary --corpus data/corpus/sample --run runs/demo --model runs/demo/export
 
-# The paper's link ablations: the same corpus config, preset and budget; the variants differ only in
-# graph.sources (hyperlinks, tfidf, random: a corpus folder each, data/corpus/ablation-SOURCE) or in
-# drp.linked_alpha=0 (no-diversity: hyperlinks without the 1/in-degree weighting). Each variant is its own
-# run, runs/ablation-VARIANT, started afresh; then one table (markdown + CSV) and a plot of held-out MLM
-# loss and per-relation DRP accuracy in runs/ablation/. ABLATION_PRESET and ABLATION_ARGS are shared by
-# every variant; the defaults give a toy table on CPU in minutes (README: the GPU recipe).
+# The paper's link ablations (`linkbert ablation`, pipeline/ablation_runs.py; variants in ABLATION_CONFIG):
+# the same dump, corpus config, preset and budget; the variants differ only in graph.sources
+# (hyperlinks, tfidf, random: a corpus folder each, data/corpus/ablation-SOURCE) or in drp.linked_alpha=0
+# (no-diversity: hyperlinks without the 1/in-degree weighting). Each variant is its own run,
+# runs/ablation-VARIANT, started afresh; then one table (markdown + CSV) and a plot of held-out MLM loss
+# and per-relation DRP accuracy in runs/ablation/. ABLATION_PRESET and, when set, ABLATION_ARGS (the
+# shared budget; default: the config's, 30 steps) and CORPUS_ARGS apply to every variant; the defaults
+# give a toy table on CPU in minutes (README: the GPU recipe).
+ABLATION_CONFIG ?= configs/ablation.yaml
 ABLATION_PRESET ?= demo
-ABLATION_ARGS ?= train.max_steps=30 eval.every=30 checkpoint.every=30 logging.wandb=false logging.tensorboard=false
-ABLATION_SOURCES := hyperlinks tfidf random
-ABLATION_VARIANTS := $(ABLATION_SOURCES) no-diversity
+ABLATION_ARGS ?=
 
 ablation: install
-	@set -f; for v in $(ABLATION_SOURCES); do \
-		echo "== ablation: corpus with graph.sources=[$$v] -> data/corpus/ablation-$$v"; \
-		$(MAKE) --no-print-directory corpus NAME=ablation-$$v CORPUS_ARGS="graph.sources=[$$v] $(CORPUS_ARGS)" || exit $$?; \
-	done
-	@set -f; for v in $(ABLATION_VARIANTS); do \
-		c=$$v; extra=; if [ $$v = no-diversity ]; then c=hyperlinks; extra=drp.linked_alpha=0; fi; \
-		rm -rf runs/ablation-$$v; \
-		echo "== ablation: run $$v: preset $(ABLATION_PRESET) on data/corpus/ablation-$$c $$extra"; \
-		$(MAKE) --no-print-directory pretrain PRESET=$(ABLATION_PRESET) RUN=ablation-$$v \
-			ARGS="data.corpus=data/corpus/ablation-$$c $(ABLATION_ARGS) $$extra" || exit $$?; \
-	done
-	$(BIN)/python -m pipeline.ablation --out runs/ablation $(foreach v,$(ABLATION_VARIANTS),$(v)=runs/ablation-$(v))
+	set -f; $(BIN)/linkbert ablation --config $(ABLATION_CONFIG) --launch $(LAUNCH) \
+		--preset configs/pretrain/$(ABLATION_PRESET).yaml --corpus-config $(CORPUS_CONFIG) --input $(DUMP) \
+		$(if $(strip $(CORPUS_ARGS)),--corpus-args '$(CORPUS_ARGS)') \
+		$(if $(strip $(ABLATION_ARGS)),--pretrain-args '$(ABLATION_ARGS)')
 
 clean:
 	rm -rf runs wandb data/corpus .pytest_cache

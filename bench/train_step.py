@@ -112,7 +112,7 @@ class Ours:
             cfg.logging,
             run_name="bench",
             run_config={},
-            drp_classes=3,
+            drp_relations=("contiguous", "random", "linked"),
             start_step=0,
             total_steps=cfg.train.max_steps,
         )

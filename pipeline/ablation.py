@@ -1,8 +1,9 @@
 """The link ablations' table: one row per run (variant), from the last held-out evaluation of each.
 
-`make ablation` trains the variants (hyperlinks, tfidf and random graphs, and hyperlinks without the
-in-degree weighting, `drp.linked_alpha=0`) with the same preset and budget, each a run of its own, then
-runs this module:
+`linkbert ablation` (pipeline/ablation_runs.py, `make ablation`) trains the variants (by default
+hyperlinks, tfidf and random graphs, and hyperlinks without the in-degree weighting,
+`drp.linked_alpha=0`) with the same preset and budget, each a run of its own, then calls
+`write_ablation`; runs made otherwise are tabled with
 
     python -m pipeline.ablation --out runs/ablation hyperlinks=runs/ablation-hyperlinks tfidf=...
 

@@ -10,6 +10,7 @@
     linkbert export          --checkpoint DIR|auto --output DIR
     linkbert eval            --model DIR [--corpus DIR]
     linkbert summary         --corpus DIR [--run runs/NAME] [--model DIR]
+    linkbert ablation        [--config configs/ablation.yaml] [--launch ACCELERATE_YAML] [key=value ...]
 
 Every command takes `--config FILE` and dotted overrides (`train.lr=3e-4`). A PipelineError is
 printed as one line (`error: ...`) with exit status 2; anything else is a bug and keeps its traceback.
@@ -167,6 +168,36 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ablation(args: argparse.Namespace) -> int:
+    import dataclasses
+    import shlex
+
+    from pipeline.ablation_runs import load_ablation_config, run_ablation
+
+    cfg = load_ablation_config(args.config, args.overrides)
+    flags = {
+        "preset": args.preset,
+        "inputs": args.input,
+        "corpus_config": args.corpus_config,
+        "corpus_args": shlex.split(args.corpus_args) if args.corpus_args is not None else None,
+        "pretrain_args": shlex.split(args.pretrain_args) if args.pretrain_args is not None else None,
+        "launch": args.launch,
+    }
+    cfg = dataclasses.replace(cfg, **{k: v for k, v in flags.items() if v is not None})
+    if cfg.launch == "none":
+        cfg = dataclasses.replace(cfg, launch=None)
+    if args.variants:
+        wanted = [v.strip() for v in args.variants.split(",") if v.strip()]
+        unknown = [v for v in wanted if v not in cfg.variants]
+        if unknown:
+            raise PipelineError(
+                f"--variants: no variant {unknown[0]!r} (the config has {', '.join(cfg.variants)})"
+            )
+        cfg = dataclasses.replace(cfg, variants={v: cfg.variants[v] for v in wanted})
+    run_ablation(cfg, dry_run=args.dry_run)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linkbert", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -268,6 +299,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", help="run folder (runs/NAME)")
     p.add_argument("--model", help="exported model folder")
     p.set_defaults(func=_summary)
+
+    p = commands.add_parser(
+        "ablation",
+        help="link ablations: a corpus per graph, a run per variant, one table of held-out metrics",
+    )
+    p.add_argument(
+        "--config",
+        help="ablation config (configs/ablation.yaml); default: the paper's four variants on the sample",
+    )
+    p.add_argument("--preset", help="pretraining preset shared by the variants (configs/pretrain/*.yaml)")
+    p.add_argument("--input", nargs="+", help="dump file(s) every corpus is built from")
+    p.add_argument("--corpus-config", help="corpus preset shared by the variants (configs/corpus/*.yaml)")
+    p.add_argument(
+        "--corpus-args", help="corpus overrides shared by every variant, one string (replaces the config's)"
+    )
+    p.add_argument(
+        "--pretrain-args", help="pretraining overrides shared by every variant, one string (the budget)"
+    )
+    p.add_argument(
+        "--launch", help="accelerate config to launch each run with; 'none': one process, no accelerate"
+    )
+    p.add_argument("--variants", help="comma-separated subset of the config's variants")
+    p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    p.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="dotted overrides of the ablation config"
+    )
+    p.set_defaults(func=_ablation)
     return parser
 
 

@@ -14,8 +14,6 @@ import yaml
 
 from pipeline.errors import PipelineError
 
-DRP_CLASSES = ("contiguous", "random", "linked")
-
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
@@ -85,9 +83,30 @@ def _verdict(row: dict[str, Any]) -> list[tuple[str, str]]:
     return [("DRP verdict", verdict)] if verdict else []
 
 
+def _relation_names(row: dict[str, Any]) -> list[str]:
+    """The run's DRP relations as the row records them: eval rows and eval.json name them
+    (`drp_classes`), train rows hold one `drp_acc_<relation>` each, in the head's label order."""
+    return list(
+        row.get("drp_classes") or [k.removeprefix("drp_acc_") for k in row if k.startswith("drp_acc_")]
+    )
+
+
 def _per_class(row: dict[str, Any]) -> str:
-    parts = [f"{name} {_fmt(row[f'drp_acc_{name}'])}" for name in DRP_CLASSES if f"drp_acc_{name}" in row]
+    parts = [f"{name} {_fmt(row.get(f'drp_acc_{name}'))}" for name in _relation_names(row)]
     return ", ".join(parts) or "-"
+
+
+def _drp_setup(config: dict[str, Any]) -> str:
+    """The DRP relations of a saved run config (`drp.classes: 2|3` in configs written before relations)."""
+    from pretrain.relations import DEFAULT_RELATIONS
+
+    drp = config.get("drp") or {}
+    relations = drp.get("relations") or list(DEFAULT_RELATIONS[: drp.get("classes") or 3])
+    parts = [", ".join(relations)]
+    if "linked" in relations:
+        parts.append(f"linked_alpha {_fmt(drp.get('linked_alpha', 1.0))}")
+        parts.append(f"linked from {'+'.join(drp.get('linked_sources') or ['all edge kinds'])}")
+    return "; ".join(parts) if config else "-"
 
 
 def _by_source(graph: dict[str, Any]) -> str:
@@ -126,7 +145,7 @@ def _run_rows(run: Path) -> list[tuple[str, str]]:
     train, evals = read_metrics(run / "metrics.jsonl")
     checkpoints = sorted(p.name for p in (run / "checkpoints").glob("step-*") if (p / "COMPLETE").exists())
     max_steps = (config.get("train") or {}).get("max_steps")
-    rows = [("run", _where(run))]
+    rows = [("run", _where(run)), ("DRP relations", _drp_setup(config))]
     if train:
         first, last = train[0], train[-1]
         rows += [

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from pretrain.relations import DEFAULT_RELATIONS, RELATIONS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,29 +42,77 @@ class DataConfig:
 class DrpConfig:
     """Document Relation Prediction: which relations, how often, how linked documents are drawn."""
 
-    classes: Literal[2, 3] = 3  # 2 = BERT's contiguous/random for corpora without links
-    # Probabilities of (contiguous, random, linked); null = uniform over the classes.
+    # The relations, in the DRP head's label order (pretrain/relations/: contiguous, random, linked;
+    # [contiguous, random] is BERT's NSP for corpora without links).
+    relations: tuple[str, ...] = DEFAULT_RELATIONS
+    # Probabilities of the relations, in their order; null = uniform.
     probabilities: list[float] | None = None
     linked_alpha: float = 1.0  # linked document drawn with weight in_degree ** -alpha (0 = uniform)
+    # Graph sources (edge kinds) linked pairs are drawn from; null = every kind the graph has.
+    linked_sources: list[str] | None = None
+    # Deprecated: 2 or 3 = the first 2 or 3 of (contiguous, random, linked); read from older configs.
+    classes: Literal[2, 3] | None = None
 
     def __post_init__(self) -> None:
-        if self.probabilities is not None:
-            if len(self.probabilities) != self.classes:
+        self.relations = tuple(self.relations)
+        if self.classes is not None:
+            mapped = DEFAULT_RELATIONS[: self.classes]
+            if self.relations not in (DEFAULT_RELATIONS, mapped):
                 raise ValueError(
-                    f"drp.probabilities needs {self.classes} values, got {len(self.probabilities)}"
+                    f"drp.classes={self.classes} contradicts drp.relations={list(self.relations)}: "
+                    "drop drp.classes (deprecated)"
+                )
+            log.warning(
+                "drp.classes=%d is deprecated: read as drp.relations=[%s]", self.classes, ",".join(mapped)
+            )
+            self.relations = mapped
+        unknown = [r for r in self.relations if r not in RELATIONS]
+        if unknown:
+            raise ValueError(
+                f"drp.relations: unknown relation {unknown[0]!r} (known: {', '.join(RELATIONS)})"
+            )
+        if len(set(self.relations)) != len(self.relations) or len(self.relations) < 2:
+            raise ValueError(
+                f"drp.relations needs at least two distinct relations, got {list(self.relations)}"
+            )
+        if self.probabilities is not None:
+            if len(self.probabilities) != len(self.relations):
+                raise ValueError(
+                    f"drp.probabilities needs {len(self.relations)} values (one per relation in "
+                    f"drp.relations), got {len(self.probabilities)}"
                 )
             if any(p < 0 for p in self.probabilities) or abs(sum(self.probabilities) - 1.0) > 1e-6:
                 raise ValueError("drp.probabilities must be non-negative and sum to 1")
         if self.linked_alpha < 0:
             raise ValueError("drp.linked_alpha must be >= 0")
+        if self.linked_sources is not None and not self.linked_sources:
+            raise ValueError("drp.linked_sources must name at least one graph source, or be null (all)")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.relations)
 
     @property
     def class_probabilities(self) -> list[float]:
-        return (
-            list(self.probabilities)
-            if self.probabilities is not None
-            else [1.0 / self.classes] * self.classes
-        )
+        n = len(self.relations)
+        return list(self.probabilities) if self.probabilities is not None else [1.0 / n] * n
+
+
+def drp_stream_view(drp: dict[str, Any]) -> dict[str, Any]:
+    """The `drp` section as it enters a run's stream hash and resume check.
+
+    Configs before `drp.relations` held `classes: 2|3`; a relation list that such a config could express
+    (the first 2 or 3 of the default, every edge kind) is written that way, so runs and checkpoints made
+    before keep resuming (their pairs are drawn exactly as then)."""
+    view = dict(drp)
+    classes = view.pop("classes", None)
+    relations = tuple(view.pop("relations", None) or DEFAULT_RELATIONS[: classes or 3])
+    sources = view.pop("linked_sources", None)
+    if sources is None and relations in (DEFAULT_RELATIONS[:2], DEFAULT_RELATIONS):
+        view["classes"] = len(relations)
+    else:
+        view.update(relations=list(relations), linked_sources=sources)
+    return view
 
 
 @dataclass

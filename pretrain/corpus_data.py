@@ -191,6 +191,17 @@ class LinkedCorpus:
     def out_links(self, doc: int) -> np.ndarray:
         return self.indices[self.indptr[doc] : self.indptr[doc + 1]]
 
+    def edge_kind_mask(self, sources: list[str] | tuple[str, ...] | None) -> np.ndarray | None:
+        """Boolean per edge: made by one of the graph sources `sources` (E bytes); None when that is
+        every edge (`sources` None, or all the graph's kinds), so the common case costs nothing."""
+        if sources is None:
+            return None
+        from graph.store import DocumentGraph
+
+        graph = DocumentGraph.load(self.corpus_dir)
+        mask = graph.kind_mask(list(sources))  # names a kind the graph lacks: PipelineError
+        return None if set(sources) >= set(graph.edge_kinds) else mask
+
 
 def split_documents(num_docs: int, heldout_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(train_docs, heldout_docs): node ids, ascending, decided by a hash of (seed, node id).

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +21,11 @@ from torch.nn import functional as F
 from pipeline.errors import PipelineError
 from pretrain.collator import IGNORE_INDEX
 from pretrain.heldout import baselines
+from pretrain.relations import DEFAULT_RELATIONS
 
 log = logging.getLogger(__name__)
 
-# Label order of the DRP head, as the pair sampler assigns them (drp.probabilities is in this order).
-DRP_CLASS_NAMES = ("contiguous", "random", "linked")
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels", "drp_labels")
-
-
-def drp_class_names(num_classes: int) -> tuple[str, ...]:
-    return DRP_CLASS_NAMES[:num_classes]
 
 
 def _unwrap(model: nn.Module, accelerator: Any | None) -> nn.Module:
@@ -54,15 +49,26 @@ def evaluate_model(
     *,
     accelerator: Any | None = None,
     max_batches: int | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Held-out metrics of `model` on `batches` (collated pretraining batches with MLM and DRP labels).
 
     All sums stay on the device until one all-reduce at the end (no per-batch host sync beyond the
     model's own). With an `accelerator`, every rank must call this with the same number of batches
     (ZeRO-3 gathers parameters inside forward). The model's train/eval mode is restored on return.
+    `class_names`: the DRP head's labels (the run's drp.relations); default: the held-out set's own
+    (`batches.heldout.class_names`), else the first of (contiguous, random, linked).
     """
     core = _unwrap(model, accelerator)
     num_classes = int(getattr(core.config, "num_drp_labels", 3))
+    if class_names is None:
+        heldout = getattr(batches, "heldout", None)
+        class_names = heldout.class_names if heldout is not None else DEFAULT_RELATIONS[:num_classes]
+    if len(class_names) != num_classes:
+        raise PipelineError(
+            f"the DRP head has {num_classes} classes, the relations are {list(class_names)}: evaluate with "
+            "the run's own drp.relations"
+        )
     device = _device(model, accelerator)
     # [mlm nll sum, mlm correct, mlm tokens, drp nll sum, drp correct, drp examples, batches] + confusion
     sums = torch.zeros(7 + num_classes * num_classes, dtype=torch.float64, device=device)
@@ -107,7 +113,7 @@ def evaluate_model(
     finally:
         model.train(was_training)
     sums = _sum_across_processes(sums, accelerator)
-    return summarize(sums.cpu().tolist(), num_classes)
+    return summarize(sums.cpu().tolist(), class_names)
 
 
 def _sum_across_processes(sums: torch.Tensor, accelerator: Any | None) -> torch.Tensor:
@@ -120,7 +126,8 @@ def _sum_across_processes(sums: torch.Tensor, accelerator: Any | None) -> torch.
     return sums
 
 
-def summarize(sums: list[float], num_classes: int) -> dict[str, Any]:
+def summarize(sums: list[float], class_names: Sequence[str]) -> dict[str, Any]:
+    num_classes = len(class_names)
     mlm_nll, mlm_correct, mlm_tokens, drp_nll, drp_correct, drp_examples, num_batches = sums[:7]
     confusion = [
         [int(round(v)) for v in sums[7 + r * num_classes : 7 + (r + 1) * num_classes]]
@@ -136,13 +143,13 @@ def summarize(sums: list[float], num_classes: int) -> dict[str, Any]:
         "drp_loss": drp_nll / drp_examples if drp_examples else nan,
         "drp_acc": drp_correct / drp_examples if drp_examples else nan,
     }
-    for c, name in enumerate(drp_class_names(num_classes)):
+    for c, name in enumerate(class_names):
         row = sum(confusion[c])
         metrics[f"drp_acc_{name}"] = confusion[c][c] / row if row else nan
     metrics.update(baselines([sum(row) for row in confusion]))
     metrics.update(
         confusion=confusion,
-        drp_classes=list(drp_class_names(num_classes)),
+        drp_classes=list(class_names),
         mlm_tokens=int(mlm_tokens),
         drp_examples=int(drp_examples),
         batches=int(num_batches),
@@ -231,8 +238,6 @@ def write_metrics(metrics: Mapping[str, Any], path: str | Path) -> None:
 
 
 __all__ = [
-    "DRP_CLASS_NAMES",
-    "drp_class_names",
     "drp_verdict",
     "evaluate_model",
     "format_metrics",
@@ -318,10 +323,11 @@ def run_eval(
             f"{corpus.vocab_size}: evaluate on the corpus the model was trained on (--corpus)"
         )
     num_classes = int(getattr(model.config, "num_drp_labels", 3))
-    if num_classes != run_cfg.drp.classes:
+    if num_classes != run_cfg.drp.num_classes:
         raise PipelineError(
-            f"{folder}: the DRP head has {num_classes} classes but the saved config says drp.classes="
-            f"{run_cfg.drp.classes}; the export is inconsistent, export the checkpoint again"
+            f"{folder}: the DRP head has {num_classes} classes but the saved config has "
+            f"{run_cfg.drp.num_classes} relations (drp.relations={list(run_cfg.drp.relations)}); the export is "
+            "inconsistent, export the checkpoint again"
         )
     loader = build_heldout_batches(
         corpus,
@@ -334,7 +340,7 @@ def run_eval(
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     log.info("evaluating %s on %s of %s", folder, loader.heldout.describe(), corpus_path)
-    metrics = evaluate_model(model, loader)
+    metrics = evaluate_model(model, loader, class_names=run_cfg.drp.relations)
     metrics.update(model=str(folder), corpus=str(corpus_path))
     out = Path(output) if output is not None else folder / "eval.json"
     write_metrics(metrics, out)

@@ -225,7 +225,7 @@ def export_tokenizer(corpus_dir: Path, out: Path, *, vocab_size: int, max_length
     return tokenizer
 
 
-def _fix_config(out: Path, source: CheckpointSource) -> None:
+def _fix_config(out: Path, source: CheckpointSource, relations: tuple[str, ...]) -> None:
     path = out / "config.json"
     config = json.loads(path.read_text(encoding="utf-8"))
     config["architectures"] = [EXPORTED_ARCHITECTURE]
@@ -233,6 +233,7 @@ def _fix_config(out: Path, source: CheckpointSource) -> None:
     for key in ("mlm_weight", "drp_weight"):
         config.pop(key, None)
     config["num_drp_labels"] = int(source.model_config.get("num_drp_labels", 3))
+    config["drp_relations"] = list(relations)  # the DRP head's labels, in order
     path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
@@ -286,7 +287,7 @@ def run_export(
     log.info("exporting %s (step %d) to %s as %s", source.path, source.step, out, dtype)
     with atomic_dir(out, overwrite=True) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
-        _fix_config(tmp, source)
+        _fix_config(tmp, source, cfg.drp.relations)
         export_tokenizer(
             corpus_dir,
             tmp,
@@ -319,6 +320,7 @@ def run_export(
                 "tokens_seen": source.trainer_state.get("tokens_seen"),
                 "dtype": dtype,
                 "num_drp_labels": int(model.config.num_drp_labels),
+                "drp_relations": list(cfg.drp.relations),
                 "final_eval": card.final_eval,
             },
         )

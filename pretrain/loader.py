@@ -24,7 +24,7 @@ from pretrain.collator import MlmCollator
 from pretrain.config import DataConfig, DrpConfig
 from pretrain.corpus_data import LinkedCorpus, split_documents
 from pretrain.heldout import HeldOutBatches, select_balanced
-from pretrain.sampler import RELATION_NAMES, PairSampler
+from pretrain.sampler import PairSampler
 
 # "Infinite" stream length in micro batches: a DataLoader needs a length; 2**40 micro steps is never
 # reached and keeps every global sample number far below 2**63.
@@ -160,8 +160,7 @@ def build_heldout_batches(
     if pairs < 1:
         raise PipelineError(f"eval.pairs must be >= 1, got {pairs}")
     sampler = build_eval_sampler(corpus, data, drp, seed=seed)
-    names = RELATION_NAMES[: drp.classes]
-    heldout = select_balanced(sampler, -(-pairs // drp.classes), names)
+    heldout = select_balanced(sampler, -(-pairs // drp.num_classes), sampler.relation_names)
     return HeldOutBatches(
         heldout,
         sampler,

@@ -10,6 +10,7 @@ import netrc
 import os
 import secrets
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,6 @@ from pipeline.atomic import write_text_atomic
 from pretrain.config import LoggingConfig
 
 log = logging.getLogger(__name__)
-
-DRP_CLASS_NAMES = ("contiguous", "random", "linked")
 
 # Slots of the per-window sum vector; per-class DRP counts follow at _CLASS_SLOTS.
 _LOSS, _MLM_LOSS, _DRP_LOSS, _MICRO, _MLM_CORRECT, _MLM_TOTAL, _TOKENS, _PADDED = range(8)
@@ -56,7 +55,7 @@ class MetricsLogger:
         *,
         run_name: str,
         run_config: dict[str, Any],
-        drp_classes: int,
+        drp_relations: Sequence[str],
         start_step: int,
         total_steps: int,
         flops_per_token: float | None = None,
@@ -65,10 +64,10 @@ class MetricsLogger:
         self.acc = accelerator
         self.cfg = cfg
         self.path = Path(run_dir) / "metrics.jsonl"
-        self.class_names = DRP_CLASS_NAMES[:drp_classes]
+        self.class_names = tuple(drp_relations)  # the DRP head's labels, in order
         self.flops_per_token = flops_per_token
         self.peak_flops = peak_flops
-        size = _CLASS_SLOTS + 2 * drp_classes
+        size = _CLASS_SLOTS + 2 * len(self.class_names)
         device = accelerator.device
         self._step_sums = torch.zeros(size, dtype=torch.float64, device=device)
         self._window = torch.zeros(size, dtype=torch.float64, device=device)

@@ -2,7 +2,8 @@
 
 Parameter names follow `BertForPreTraining` (`bert.*`, `cls.predictions.*`, `cls.seq_relationship.*`), so
 an exported model loads into `BertModel`, `BertForMaskedLM` and the `AutoModel*` classes unchanged; only
-the DRP head differs from BERT's NSP head (3 classes: contiguous, random, linked; or 2 like NSP).
+the DRP head differs from BERT's NSP head: one class per relation of `drp.relations` (by default 3:
+contiguous, random, linked; [contiguous, random] has NSP's shape).
 """
 
 from __future__ import annotations
@@ -164,8 +165,8 @@ def build_model(
     model_cfg: ModelConfig, *, vocab_size: int, drp_classes: int, pad_token_id: int
 ) -> tuple[LinkBertForPreTraining, WarmStartReport | None]:
     """A fresh model sized by `model_cfg`, or warm-started from `model_cfg.init_from` (then sized by it)."""
-    if drp_classes not in (2, 3):
-        raise PipelineError(f"drp.classes must be 2 or 3, got {drp_classes}")
+    if drp_classes < 2:
+        raise PipelineError(f"the DRP head needs at least 2 classes (drp.relations), got {drp_classes}")
     if model_cfg.init_from is None:
         config = BertConfig(
             vocab_size=vocab_size,

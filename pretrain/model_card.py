@@ -125,12 +125,13 @@ def _data_section(cfg: PipelineConfig, corpus_dir: Path) -> list[str]:
     else:
         lines.append(f"(no corpus statistics found under `{corpus_dir}`)")
     probabilities = ", ".join(f"{p:.3g}" for p in cfg.drp.class_probabilities)
-    names = ("contiguous", "random", "linked")[: cfg.drp.classes]
+    names = cfg.drp.relations
     lines += [
         "",
         f"Examples: `[CLS] A [SEP] B [SEP]`, at most {cfg.data.max_seq_len} tokens; {cfg.data.mlm_probability:.0%} "
         f"of tokens masked (80/10/10); DRP classes {', '.join(names)} with probabilities {probabilities}; "
-        f"linked documents drawn with weight in-degree^-{cfg.drp.linked_alpha:g}. "
+        f"linked documents drawn with weight in-degree^-{cfg.drp.linked_alpha:g}"
+        f"{' over ' + '/'.join(cfg.drp.linked_sources) + ' edges' if cfg.drp.linked_sources else ''}. "
         f"{cfg.data.heldout_fraction:.1%} of documents (split seed {cfg.data.split_seed}) are held out.",
     ]
     return lines
@@ -193,7 +194,7 @@ def write_model_card(
 
     pictures = write_drp_plots(evals, out)
     t = cfg.train
-    drp = int(getattr(model_config, "num_drp_labels", cfg.drp.classes))
+    drp = int(getattr(model_config, "num_drp_labels", cfg.drp.num_classes))
     lines = [
         *front_matter(cfg, corpus_dir),
         "",

@@ -113,7 +113,7 @@ def estimate_memory(
     b, s = micro_batch or cfg.train.micro_batch_size, cfg.data.max_seq_len
     per_layer = 4 * (h * h + h) + 2 * h * i + i + h + 4 * h
     params = layers * per_layer + (v + dims["positions"] + 2) * h + 2 * h + 2 * (h * h + h) + 2 * h + v
-    params += h * cfg.drp.classes + cfg.drp.classes
+    params += h * cfg.drp.num_classes + cfg.drp.num_classes
     scale = 1 if cfg.train.mixed_precision in ("bf16", "fp16") else 2
     activations = layers * scale * (34 * s * b * h + 5 * a * s * s * b)
     logits = int(b * s * cfg.data.mlm_probability * v * 4 * 3)
@@ -275,6 +275,7 @@ def preflight(
     """All checks; returns the lines to print and whether the run is already finished (nothing to launch)."""
     from pretrain.corpus_data import LinkedCorpus
     from pretrain.distributed import plan_batches
+    from pretrain.loader import build_train_sampler
     from pretrain.pair_fit import pair_fit_warning
     from pretrain.pin import resolved_corpus
 
@@ -294,6 +295,17 @@ def preflight(
     )
     if fit is not None:
         notes.append(f"warning: {fit}")
+    # The relations on this corpus: one impossible here, or edge kinds the graph lacks, fail before the launch.
+    sampler = build_train_sampler(corpus, cfg.data, cfg.drp, seed=cfg.train.seed)
+    notes.append(
+        "DRP relations: "
+        + ", ".join(
+            f"{name} p={p:.3g} ({relation.eligible.size:,} anchor segments)"
+            for name, p, relation in zip(
+                sampler.relation_names, sampler.probabilities, sampler.relations, strict=True
+            )
+        )
+    )
     if shape.gpu is False and cfg.train.mixed_precision == "fp16":
         raise PipelineError("train.mixed_precision=fp16 needs a GPU; use bf16 or no on CPU")
     plan = plan_batches(cfg.train, shape.processes)

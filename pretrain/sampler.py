@@ -1,4 +1,4 @@
-"""Document Relation Prediction pairs: `[CLS] A [SEP] B [SEP]` with B contiguous, random or linked.
+"""Document Relation Prediction pairs: `[CLS] A [SEP] B [SEP]` with B drawn by one of `drp.relations`.
 
 Example k of epoch e is a pure function of (seed, e, k): all its randomness (relation, anchor, B, and
 the key the collator masks it with) comes from one counter-based stream keyed by that tuple, so a
@@ -6,7 +6,9 @@ resumed run, another rank layout or another worker count yields the same example
 
 Anchors are drawn directly from the eligible set of the drawn relation (a redraw of A that keeps r,
 in O(log N)), so class proportions hold exactly. Eligible sets are unions of per-document segment
-ranges: O(documents) memory, not O(segments), and never a per-segment Python loop.
+ranges: O(documents) memory, not O(segments), and never a per-segment Python loop. What each relation
+allows and how it draws B is its own module (pretrain/relations/); its label is its position in
+`drp.relations`.
 """
 
 from __future__ import annotations
@@ -20,12 +22,18 @@ from pipeline.errors import PipelineError
 from pretrain.config import DrpConfig
 from pretrain.corpus_data import LinkedCorpus
 from pretrain.counter_rng import below_array, fold_key_array, stream_array, uniform_array
+from pretrain.relations import relation_class
+from pretrain.relations.base import Relation, RelationContext, SegmentRanges, count_usable_out_links
+
+__all__ = [
+    "PairDraws",
+    "PairSampler",
+    "SegmentRanges",
+    "count_usable_out_links",
+    "truncate_longest_first_array",
+]
 
 log = logging.getLogger(__name__)
-
-CONTIGUOUS, RANDOM, LINKED = 0, 1, 2
-RELATION_NAMES = ("contiguous", "random", "linked")
-_EDGE_CHUNK_ROWS = 1 << 18  # ~8M Wikipedia edges a chunk: bounds the temporaries of the link counts
 
 
 @dataclass(frozen=True)
@@ -33,50 +41,10 @@ class PairDraws:
     """What a batch of samples drew: global sample numbers, relations, anchor and pair segments."""
 
     samples: np.ndarray  # int64 [B]
-    relation: np.ndarray  # int64 [B]: 0 contiguous, 1 random, 2 linked
+    relation: np.ndarray  # int64 [B]: the relation's index in drp.relations
     anchor: np.ndarray  # int64 [B] segment ids
     pair: np.ndarray  # int64 [B] segment ids
     mask_key: np.ndarray  # uint64 [B]: key of the example's MLM masking stream
-
-
-@dataclass(frozen=True)
-class SegmentRanges:
-    """The segments of `docs` (ascending), skipping the last `drop_last` of each, as one index space."""
-
-    docs: np.ndarray  # int64 [D]
-    cum: np.ndarray  # int64 [D+1]: draws cum[i] .. cum[i+1]-1 fall in docs[i]
-
-    @classmethod
-    def build(cls, doc_segments: np.ndarray, docs: np.ndarray, drop_last: int = 0) -> SegmentRanges:
-        counts = np.diff(doc_segments)[docs] - drop_last
-        keep = counts > 0
-        docs, counts = docs[keep].astype(np.int64), counts[keep]
-        cum = np.zeros(len(docs) + 1, dtype=np.int64)
-        np.cumsum(counts, out=cum[1:])
-        return cls(docs, cum)
-
-    @property
-    def size(self) -> int:
-        return int(self.cum[-1])
-
-    def locate(self, j: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Draws j in [0, size) -> (document, offset of the segment within the document's range)."""
-        i = np.searchsorted(self.cum, j, side="right") - 1
-        return self.docs[i], j - self.cum[i]
-
-
-def count_usable_out_links(indptr: np.ndarray, indices: np.ndarray, usable: np.ndarray) -> np.ndarray:
-    """Per node, how many of its out-links point to a node with `usable[target]`; chunked over rows."""
-    num_nodes = len(indptr) - 1
-    counts = np.zeros(num_nodes, dtype=np.int64)
-    for r0 in range(0, num_nodes, _EDGE_CHUNK_ROWS):
-        r1 = min(r0 + _EDGE_CHUNK_ROWS, num_nodes)
-        e0 = int(indptr[r0])
-        hits = usable[indices[e0 : int(indptr[r1])]]
-        cum = np.zeros(len(hits) + 1, dtype=np.int64)
-        np.cumsum(hits, out=cum[1:])
-        counts[r0:r1] = cum[indptr[r0 + 1 : r1 + 1] - e0] - cum[indptr[r0:r1] - e0]
-    return counts
 
 
 def truncate_longest_first_array(
@@ -121,38 +89,22 @@ class PairSampler:
         if len(docs) and (docs[0] < 0 or docs[-1] >= num_docs):
             raise PipelineError(f"document ids must be in [0, {num_docs}) for {corpus.corpus_dir}")
         doc_segments = corpus.doc_segments
-        segments_per_doc = np.diff(doc_segments)
 
         self._doc_segments = doc_segments
         self._offsets = corpus.segment_offsets
         self._tokens = corpus.tokens.view(np.ndarray)
-        self._indptr, self._indices = corpus.indptr, corpus.indices
         self._cls, self._sep = corpus.cls_id, corpus.sep_id
 
         self.anchors = SegmentRanges.build(doc_segments, docs)
         if self.anchors.size == 0:
             raise PipelineError(f"{corpus.corpus_dir}: the selected documents hold no segments")
-        self._pool = self.anchors if restrict_pairs else SegmentRanges.build(doc_segments, all_docs)
-        self._usable_target = np.zeros(num_docs, dtype=bool)
-        self._usable_target[self._pool.docs] = True
-        # Weight of a linked document: in_degree ** -alpha; every link target has in-degree >= 1.
-        self._weight = np.maximum(corpus.in_degree, 1).astype(np.float64) ** -float(drp.linked_alpha)
-
-        anchor_docs = self.anchors.docs
-        pool_in_own_doc = np.where(self._usable_target[anchor_docs], segments_per_doc[anchor_docs], 0)
-        linked_docs = anchor_docs[
-            count_usable_out_links(self._indptr, self._indices, self._usable_target)[anchor_docs] > 0
-        ]
-        random_ok = self._pool.size - pool_in_own_doc > 0
-        # Shared rather than rebuilt when equal: each set is two int64 arrays per document.
-        random_anchors = (
-            self.anchors if random_ok.all() else SegmentRanges.build(doc_segments, anchor_docs[random_ok])
-        )
-        self.eligible = (
-            SegmentRanges.build(doc_segments, anchor_docs, drop_last=1),
-            random_anchors,
-            SegmentRanges.build(doc_segments, linked_docs),
-        )[: drp.classes]
+        pool = self.anchors if restrict_pairs else SegmentRanges.build(doc_segments, all_docs)
+        usable_target = np.zeros(num_docs, dtype=bool)
+        usable_target[pool.docs] = True
+        context = RelationContext(corpus, drp, self.anchors, pool, usable_target)
+        self.relations: tuple[Relation, ...] = tuple(relation_class(name)(context) for name in drp.relations)
+        self.relation_names = tuple(drp.relations)
+        self.eligible = tuple(r.eligible for r in self.relations)
         self.probabilities = self._relation_probabilities(drp, skip_impossible)
         self._cum_probabilities = np.cumsum(self.probabilities)
         self._last_relation = max(r for r, p in enumerate(self.probabilities) if p > 0)
@@ -160,30 +112,28 @@ class PairSampler:
     def _relation_probabilities(self, drp: DrpConfig, skip_impossible: bool) -> list[float]:
         probabilities = list(drp.class_probabilities)
         impossible = [r for r, p in enumerate(probabilities) if p > 0 and self.eligible[r].size == 0]
-        why = {
-            CONTIGUOUS: "no document has two segments",
-            RANDOM: "all segments belong to one document",
-            LINKED: "no document links to another document with segments"
-            + (" inside the same split" if self._pool.size < self.corpus.num_segments else ""),
-        }
         if impossible and not skip_impossible:
-            r = impossible[0]
-            hint = " (for a corpus without links set drp.classes: 2)" if r == LINKED else ""
+            relation = self.relations[impossible[0]]
             raise PipelineError(
-                f"{self.corpus.corpus_dir}: DRP relation '{RELATION_NAMES[r]}' is impossible: {why[r]}{hint}"
+                f"{self.corpus.corpus_dir}: DRP relation '{relation.name}' is impossible: "
+                f"{relation.why_impossible()}{relation.hint}"
             )
         for r in impossible:
             log.warning(
                 "DRP relation '%s' skipped for %s (%s); the other relations are reweighted",
-                RELATION_NAMES[r],
+                self.relations[r].name,
                 self.corpus.corpus_dir,
-                why[r],
+                self.relations[r].why_impossible(),
             )
             probabilities[r] = 0.0
         total = sum(probabilities)
         if total <= 0:
             raise PipelineError(f"{self.corpus.corpus_dir}: no DRP relation is possible on these documents")
         return [p / total for p in probabilities]
+
+    def relation_index(self, name: str) -> int:
+        """The DRP label of relation `name`."""
+        return self.relation_names.index(name)
 
     def __len__(self) -> int:
         """Samples per epoch: the anchor segments."""
@@ -205,49 +155,15 @@ class PairSampler:
         anchor = np.empty(len(samples), dtype=np.int64)
         pair = np.empty(len(samples), dtype=np.int64)
         anchor_bits, pair_bits, target_bits = (stream_array(keys, d) for d in (2, 3, 4))
-        for r, eligible in enumerate(self.eligible):
+        for r, relation_r in enumerate(self.relations):
             rows = np.flatnonzero(relation == r)
             if len(rows) == 0:
                 continue
+            eligible = relation_r.eligible
             docs, offsets = eligible.locate(below_array(anchor_bits[rows], eligible.size))
             anchor[rows] = self._doc_segments[docs] + offsets
-            if r == CONTIGUOUS:
-                pair[rows] = anchor[rows] + 1
-            elif r == RANDOM:
-                pair[rows] = self._random_pairs(docs, pair_bits[rows])
-            else:
-                pair[rows] = self._linked_pairs(docs, uniform_array(pair_bits[rows]), target_bits[rows])
+            pair[rows] = relation_r.pairs(docs, anchor[rows], pair_bits[rows], target_bits[rows])
         return PairDraws(samples, relation.astype(np.int64), anchor, pair, stream_array(keys, 5))
-
-    def _random_pairs(self, docs: np.ndarray, bits: np.ndarray) -> np.ndarray:
-        # Uniform over the pool minus the anchor's own document, whose segments are one block of it.
-        pool = self._pool
-        own = np.where(self._usable_target[docs], self._doc_segments[docs + 1] - self._doc_segments[docs], 0)
-        j = below_array(bits, pool.size - own)
-        position = np.minimum(np.searchsorted(pool.docs, docs), len(pool.docs) - 1)
-        j += np.where((own > 0) & (j >= pool.cum[position]), own, 0)
-        pool_docs, offsets = pool.locate(j)
-        return self._doc_segments[pool_docs] + offsets
-
-    def _linked_pairs(self, docs: np.ndarray, u: np.ndarray, bits: np.ndarray) -> np.ndarray:
-        # All out-links of the batch's anchor documents in one flat array; weighted choice per row by a
-        # search in the running sum of weights (unusable links weigh 0, so they are never hit).
-        starts, ends = self._indptr[docs], self._indptr[docs + 1]
-        degree = ends - starts
-        row_start = np.zeros(len(docs), dtype=np.int64)
-        np.cumsum(degree[:-1], out=row_start[1:])
-        flat = np.arange(int(degree.sum()), dtype=np.int64) + np.repeat(starts - row_start, degree)
-        targets = self._indices[flat]
-        usable = self._usable_target[targets]
-        cum_weight = np.cumsum(np.where(usable, self._weight[targets], 0.0))
-        before = np.where(row_start > 0, cum_weight[row_start - 1], 0.0)
-        total = cum_weight[row_start + degree - 1] - before
-        k = np.searchsorted(cum_weight, before + u * total, side="right")
-        # Rounding can step past the row's last usable link; clamp onto it.
-        last_usable = np.maximum.reduceat(np.where(usable, np.arange(len(flat)), -1), row_start)
-        target = targets[np.minimum(k, last_usable)]
-        first = self._doc_segments[target]
-        return first + below_array(bits, self._doc_segments[target + 1] - first)
 
     def encode(self, draws: PairDraws, pad_to_multiple_of: int = 1) -> dict[str, np.ndarray]:
         """`[CLS] A [SEP] B [SEP]` rows, padded with [PAD] to the longest (rounded up to a multiple)."""

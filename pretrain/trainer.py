@@ -28,6 +28,7 @@ from pipeline.config import PipelineConfig, config_hash, read_yaml, save_resolve
 from pipeline.errors import PipelineError
 from pipeline.paths import resolve_path
 from pretrain.checkpoint import Checkpointer, TrainerState, newest_complete
+from pretrain.config import drp_stream_view
 from pretrain.distributed import BatchPlan, build_accelerator, configure_batches, is_deepspeed
 from pretrain.flops import flops_per_token, peak_flops
 from pretrain.metrics import MetricsLogger
@@ -184,7 +185,7 @@ def _build(acc: Accelerator, cfg: PipelineConfig):
     corpus = LinkedCorpus.open(resolve_path(cfg.data.corpus))
     set_seed(cfg.train.seed)  # identical initial weights on every rank
     model, report = build_model(
-        cfg.model, vocab_size=corpus.vocab_size, drp_classes=cfg.drp.classes, pad_token_id=corpus.pad_id
+        cfg.model, vocab_size=corpus.vocab_size, drp_classes=cfg.drp.num_classes, pad_token_id=corpus.pad_id
     )
     if model.config.max_position_embeddings < cfg.data.max_seq_len:
         raise PipelineError(
@@ -222,7 +223,9 @@ NOT_STREAM_KEYS = frozenset({"data.num_workers", "data.corpus"})
 
 
 def stream_view(data: dict[str, Any]) -> dict[str, Any]:
-    """The stream-defining keys of a plain config dict, dotted."""
+    """The stream-defining keys of a plain config dict, dotted (`drp` in the form that keeps runs made with
+    `drp.classes` resuming: pretrain/config.py:drp_stream_view)."""
+    data = {**data, "drp": drp_stream_view(data.get("drp") or {})}
     view = {}
     for key in STREAM_KEYS:
         section, _, name = key.partition(".")
@@ -396,7 +399,7 @@ def _metrics(
         cfg.logging,
         run_name=cfg.train.run_name,
         run_config=to_dict(cfg),
-        drp_classes=cfg.drp.classes,
+        drp_relations=cfg.drp.relations,
         start_step=start_step,
         total_steps=cfg.train.max_steps,
         flops_per_token=fpt,
@@ -469,7 +472,9 @@ class HeldOut:
         # Evaluation must not move the training RNG, or a run evaluated at step k and one resumed at k diverge.
         devices = [self.acc.device.index or 0] if self.acc.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            results = evaluate_model(model, self.batches, accelerator=self.acc)
+            results = evaluate_model(
+                model, self.batches, accelerator=self.acc, class_names=self.batches.heldout.class_names
+            )
         metrics.log_eval(step, results)
         metrics.write(f"eval step {step}: {format_metrics(results)}")
         if self.acc.is_main_process:

@@ -15,16 +15,26 @@ def test_defaults_validate():
 
 def test_dotted_overrides_are_type_checked():
     cfg = load_config(
-        None, ["train.lr=3e-4", "drp.classes=2", "model.init_from=null", "train.betas=[0.9, 0.999]"]
+        None,
+        [
+            "train.lr=3e-4",
+            "drp.relations=[contiguous,random]",
+            "model.init_from=null",
+            "train.betas=[0.9, 0.999]",
+        ],
     )
     assert cfg.train.lr == pytest.approx(3e-4)
-    assert cfg.drp.classes == 2
+    assert cfg.drp.relations == ("contiguous", "random") and cfg.drp.num_classes == 2
     assert cfg.model.init_from is None
     assert cfg.train.betas == (0.9, 0.999)
     with pytest.raises(ConfigError, match="train.max_steps: expected an integer"):
         load_config(None, ["train.max_steps=ten"])
     with pytest.raises(ConfigError, match="drp.classes"):
         load_config(None, ["drp.classes=4"])
+    with pytest.raises(ConfigError, match="unknown relation 'linkd'"):
+        load_config(None, ["drp.relations=[contiguous,linkd]"])
+    with pytest.raises(ConfigError, match="drp.probabilities needs 2 values"):
+        load_config(None, ["drp.relations=[contiguous,random]", "drp.probabilities=[0.2,0.3,0.5]"])
     with pytest.raises(ConfigError, match="not of the form"):
         load_config(None, ["train.lr"])
 

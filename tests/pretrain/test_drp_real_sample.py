@@ -26,7 +26,7 @@ def _run(corpus: Path, root: Path, *extra: str) -> list[dict]:
         str(REPO / "configs" / "pretrain" / "demo.yaml"),
         f"data.corpus={corpus}",
         "data.max_seq_len=128",
-        "drp.classes=2",
+        "drp.relations=[contiguous,random]",
         f"train.output_root={root}",
         "train.run_name=drp",
         f"train.max_steps={STEPS}",

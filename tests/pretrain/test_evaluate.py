@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from pipeline.errors import PipelineError
 from pretrain.config import ModelConfig
 from pretrain.evaluate import evaluate_model, format_metrics
 from pretrain.model import IGNORE_INDEX, build_model
@@ -95,7 +96,7 @@ def test_metrics_match_direct_computation(classes):
         confusion[t, p] += 1
     assert metrics["confusion"] == confusion.tolist()
     names = ["contiguous", "random", "linked"][:classes]
-    assert metrics["drp_classes"] == names
+    assert metrics["drp_classes"] == names  # the default names of a head of that size
     for c, name in enumerate(names):
         assert metrics[f"drp_acc_{name}"] == pytest.approx(confusion[c, c].item() / confusion[c].sum().item())
     table = format_metrics(metrics)
@@ -160,10 +161,20 @@ def test_two_processes_reduce_to_the_single_process_result(tmp_path):
             assert metrics[key] == value, key
 
 
+def test_class_names_follow_the_configured_relations():
+    model = tiny_model(2)
+    batches = make_batches(drp_classes=2)
+    metrics = evaluate_model(model, batches, class_names=("linked", "contiguous"))
+    assert metrics["drp_classes"] == ["linked", "contiguous"]
+    assert {"drp_acc_linked", "drp_acc_contiguous"} <= metrics.keys() and "drp_acc_random" not in metrics
+    with pytest.raises(PipelineError, match="the DRP head has 2 classes"):
+        evaluate_model(model, batches, class_names=("contiguous", "random", "linked"))
+
+
 def test_empty_evaluation_writes_nulls_not_nan(tmp_path):
     from pretrain.evaluate import summarize, write_metrics
 
-    metrics = summarize([0.0] * (7 + 9), 3)
+    metrics = summarize([0.0] * (7 + 9), ("contiguous", "random", "linked"))
     assert math.isnan(metrics["mlm_loss"]) and math.isnan(metrics["drp_acc_linked"])
     assert metrics["confusion"] == [[0, 0, 0]] * 3
     write_metrics(metrics, tmp_path / "m.json")
@@ -171,5 +182,7 @@ def test_empty_evaluation_writes_nulls_not_nan(tmp_path):
     assert written["mlm_loss"] is None and written["mlm_tokens"] == 0
     assert "nan" in format_metrics(metrics)
 
-    huge = summarize([1e6, 0, 1, 0, 0, 1, 1] + [0] * 4, 2)  # an untrained model's loss: no overflow
+    huge = summarize(
+        [1e6, 0, 1, 0, 0, 1, 1] + [0] * 4, ("contiguous", "random")
+    )  # an untrained model's loss: no overflow
     assert huge["perplexity"] == math.inf

@@ -150,6 +150,10 @@ def test_batch_warm_start_and_run_folder_errors(corpus: Path, tmp_path: Path):
     cfg = load_config(PRESETS / "demo.yaml", base)  # the real MiniLM warm start: vocab 30522 like the corpus
     notes, _ = preflight(cfg, shape=CPU2, available=8 * GIB)
     assert any("200 documents" in n for n in notes)
+    assert any(n.startswith("DRP relations: contiguous p=0.333") and "linked p=0.333" in n for n in notes)
+    cfg = load_config(PRESETS / "tiny-cpu.yaml", [*base, "drp.linked_sources=[tfidf]"])
+    with pytest.raises(PipelineError, match="the graph has no 'tfidf' edges"):
+        preflight(cfg, shape=CPU2, available=8 * GIB)
     cfg = load_config(PRESETS / "tiny-cpu.yaml", [*base, "checkpoint.resume=auto"])
     with pytest.raises(PipelineError, match="not a complete checkpoint folder"):
         preflight(cfg, shape=CPU2, resume=str(tmp_path / "step-00000001"), available=8 * GIB)

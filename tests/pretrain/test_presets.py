@@ -37,7 +37,7 @@ def test_preset_values_follow_the_recipes():
         load_config(CONFIGS / "pretrain" / f"{n}.yaml") for n in ("demo", "tiny", "base", "large")
     )
     assert resolve_path(demo.model.init_from).joinpath("config.json").is_file()  # a real BERT, shipped
-    assert demo.data.max_seq_len == 128 and demo.drp.classes == 3 and 100 <= demo.train.max_steps <= 250
+    assert demo.data.max_seq_len == 128 and demo.drp.num_classes == 3 and 100 <= demo.train.max_steps <= 250
     # The demo's warm start lacks MLM and NSP heads: it uses the fresh-head settings; the paper's presets do not.
     assert demo.train.fresh_lr_scale > 1 and demo.train.fresh_warmup_steps > 0 and demo.model.drp_weight > 1
     for cfg in (tiny, base, large):

@@ -14,7 +14,7 @@ from scipy import stats
 from pipeline.errors import PipelineError
 from pretrain.config import DrpConfig
 from pretrain.corpus_data import LinkedCorpus, split_documents
-from pretrain.sampler import CONTIGUOUS, LINKED, RANDOM, PairSampler, truncate_longest_first_array
+from pretrain.sampler import PairSampler, truncate_longest_first_array
 
 NUM_SAMPLES = 30_000
 REPO = Path(__file__).resolve().parents[2]
@@ -33,23 +33,35 @@ def check_relations(corpus: LinkedCorpus, sampler: PairSampler, samples: np.ndar
     """Every pair obeys its relation; returns the relations drawn."""
     draws = sampler.draw(samples)
     rel, a, b = draws.relation, draws.anchor, draws.pair
+    name = np.asarray(sampler.relation_names)[rel]
     doc_a, doc_b = doc_of(corpus, a), doc_of(corpus, b)
     assert np.all((a >= 0) & (a < corpus.num_segments) & (b >= 0) & (b < corpus.num_segments))
-    contiguous = rel == CONTIGUOUS
+    contiguous = name == "contiguous"
     assert np.array_equal(b[contiguous], a[contiguous] + 1)
     assert np.array_equal(doc_b[contiguous], doc_a[contiguous])
-    assert np.all(doc_b[rel == RANDOM] != doc_a[rel == RANDOM])
-    for i in np.flatnonzero(rel == LINKED):
+    assert np.all(doc_b[name == "random"] != doc_a[name == "random"])
+    for i in np.flatnonzero(name == "linked"):
         assert doc_b[i] in corpus.out_links(doc_a[i])
     return rel
 
 
+THREE = ("contiguous", "random", "linked")
+TWO = ("contiguous", "random")
+
+
 @pytest.mark.parametrize(
-    ("probabilities", "classes"),
-    [(None, 3), ([0.5, 0.2, 0.3], 3), (None, 2), ([0.7, 0.3], 2)],
+    ("probabilities", "relations"),
+    [
+        (None, THREE),
+        ([0.5, 0.2, 0.3], THREE),
+        (None, TWO),
+        ([0.7, 0.3], TWO),
+        ([0.4, 0.6], ("linked", "random")),
+    ],
 )
-def test_class_fractions_and_relations(corpus: LinkedCorpus, probabilities, classes) -> None:
-    drp = DrpConfig(classes=classes, probabilities=probabilities)
+def test_class_fractions_and_relations(corpus: LinkedCorpus, probabilities, relations) -> None:
+    classes = len(relations)
+    drp = DrpConfig(relations=relations, probabilities=probabilities)
     sampler = PairSampler(corpus, drp, max_seq_len=512, seed=11)
     rel = check_relations(corpus, sampler, np.arange(NUM_SAMPLES))
     fractions = np.bincount(rel, minlength=classes) / NUM_SAMPLES
@@ -149,11 +161,11 @@ def test_truncation_matches_one_token_at_a_time() -> None:
 
 def test_corpus_without_links_needs_two_classes(linkless_corpus_dir: Path) -> None:
     corpus = LinkedCorpus.open(linkless_corpus_dir)
-    with pytest.raises(PipelineError, match=r"'linked' is impossible.*drp.classes: 2"):
-        PairSampler(corpus, DrpConfig(classes=3), max_seq_len=128, seed=0)
-    sampler = PairSampler(corpus, DrpConfig(classes=2), max_seq_len=128, seed=0)
+    with pytest.raises(PipelineError, match=r"'linked' is impossible.*drp.relations=\[contiguous,random\]"):
+        PairSampler(corpus, DrpConfig(), max_seq_len=128, seed=0)
+    sampler = PairSampler(corpus, DrpConfig(relations=TWO), max_seq_len=128, seed=0)
     rel = check_relations(corpus, sampler, np.arange(5000))
-    assert set(np.unique(rel)) == {CONTIGUOUS, RANDOM}
+    assert set(np.unique(rel)) == {0, 1}
 
 
 def test_impossible_relations_are_skipped_for_evaluation(linkless_corpus_dir: Path, caplog) -> None:
@@ -167,7 +179,9 @@ def test_impossible_relations_are_skipped_for_evaluation(linkless_corpus_dir: Pa
     assert sampler.probabilities == [0.5, 0.5, 0.0]
     draws = sampler.draw(np.arange(3000))
     assert np.isin(doc_of(corpus, draws.anchor), heldout).all()
-    assert not np.isin(doc_of(corpus, draws.pair[draws.relation == RANDOM]), heldout).all()
+    assert not np.isin(
+        doc_of(corpus, draws.pair[draws.relation == sampler.relation_index("random")]), heldout
+    ).all()
 
 
 def test_examples_are_pure_functions_of_seed_epoch_index(corpus: LinkedCorpus, synthetic_corpus_dir) -> None:
@@ -234,7 +248,7 @@ def test_real_sample_corpus_pairs(sample_corpus: LinkedCorpus) -> None:
     sampler = PairSampler(sample_corpus, DrpConfig(), max_seq_len=512, seed=0)
     rel = check_relations(sample_corpus, sampler, np.arange(NUM_SAMPLES))
     assert np.all(np.abs(np.bincount(rel, minlength=3) / NUM_SAMPLES - 1 / 3) < 0.01)
-    two = PairSampler(sample_corpus, DrpConfig(classes=2), max_seq_len=512, seed=0)
+    two = PairSampler(sample_corpus, DrpConfig(relations=TWO), max_seq_len=512, seed=0)
     rel = check_relations(sample_corpus, two, np.arange(NUM_SAMPLES))
     assert np.all(np.abs(np.bincount(rel, minlength=2) / NUM_SAMPLES - 1 / 2) < 0.01)
     ex = sampler.example(0, 0)
