@@ -26,12 +26,13 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
@@ -41,11 +42,13 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipeline.atomic import write_text_atomic  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
 from pipeline.paths import resolve_path  # noqa: E402
 from pretrain.collator import IGNORE_INDEX  # noqa: E402
 from pretrain.corpus_data import LinkedCorpus  # noqa: E402
 from pretrain.loader import build_heldout_batches, build_train_loader  # noqa: E402
+from pretrain.relations import DEFAULT_RELATIONS  # noqa: E402
 
 SAMPLE = ROOT / "tests" / "data" / "wiki" / "enwiki-sample.xml.bz2"
 
@@ -71,7 +74,7 @@ def overrides(args: argparse.Namespace, corpus: Path, out: Path, classes: int, n
         f"data.corpus={corpus}",
         f"data.max_seq_len={args.seq_len}",
         "data.num_workers=0",
-        f"drp.classes={classes}",
+        f"drp.relations=[{','.join(DEFAULT_RELATIONS[:classes])}]",
         f"train.output_root={out}",
         f"train.run_name={name}",
         f"train.seed={args.seed}",
@@ -145,7 +148,7 @@ def run_baseline(cfg, args: argparse.Namespace) -> dict[int, dict]:
     torch.manual_seed(cfg.train.seed)
     corpus = LinkedCorpus.open(resolve_path(cfg.data.corpus))
     model = BertForSequenceClassification.from_pretrained(
-        str(resolve_path(cfg.model.init_from)), num_labels=cfg.drp.classes
+        str(resolve_path(cfg.model.init_from)), num_labels=cfg.drp.num_classes
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.baseline_lr, weight_decay=0.01)
     schedule = get_linear_schedule_with_warmup(optimizer, cfg.train.warmup_steps, cfg.train.max_steps)
@@ -177,6 +180,24 @@ def run_baseline(cfg, args: argparse.Namespace) -> dict[int, dict]:
     return results
 
 
+def start_baseline(args: argparse.Namespace, corpus: Path, work: Path, classes: int) -> tuple:
+    """The baseline for `classes` in a child process of this script, beside ours (one thread each)."""
+    out = work / f"baseline-{classes}.json"
+    out.unlink(missing_ok=True)
+    argv = [sys.executable, str(Path(__file__).resolve()), *sys.argv[1:], "--work", str(work)]
+    argv += ["--role", "baseline", "--classes", str(classes), "--result-json", str(out)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL), out
+
+
+def finish_baseline(child: tuple) -> tuple[dict[int, dict], float]:
+    process, out = child
+    if process.wait() != 0:
+        raise SystemExit(f"the baseline process failed (exit {process.returncode}); rerun with --serial")
+    data = json.loads(out.read_text())
+    return {int(k): v for k, v in data["results"].items()}, data["cpu_s"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default=str(ROOT / "configs" / "pretrain" / "demo.yaml"))
@@ -189,16 +210,32 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--baseline-lr", type=float, default=3e-5)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each of the two processes")
+    parser.add_argument("--serial", action="store_true", help="the baseline after ours, in this process")
     parser.add_argument("--skip-baseline", action="store_true", help="our path only (for sweeps)")
     parser.add_argument("--work", default=None, help="folder for the corpus and runs (default: a temp dir)")
+    parser.add_argument("--role", choices=["both", "baseline"], default="both", help=argparse.SUPPRESS)
+    parser.add_argument("--result-json", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="drp-bench-"))
     corpus = bench_corpus(work / "corpus", args.seq_len)
+    if args.role == "baseline":
+        classes = args.classes[0]
+        cfg = load_config(args.preset, overrides(args, corpus, work / "runs", classes, f"ours-{classes}"))
+        results = run_baseline(cfg, args)
+        write_text_atomic(
+            Path(args.result_json), json.dumps({"results": results, "cpu_s": time.process_time()})
+        )
+        return
+
     lines = []
+    started = time.perf_counter()
     for classes in args.classes:
         name = f"ours-{classes}"
         cfg = load_config(args.preset, overrides(args, corpus, work / "runs", classes, name))
+        child = None if args.skip_baseline or args.serial else start_baseline(args, corpus, work, classes)
         t0 = time.process_time()
         ours = run_ours(cfg)
         ours_cpu = time.process_time() - t0
@@ -214,8 +251,14 @@ def main() -> None:
             f"\n{classes} classes, {heldout.describe()}; chance {1 / classes:.3f}, "
             f"majority {max(heldout.counts) / len(heldout.samples):.3f}"
         )
-        base = {} if args.skip_baseline else run_baseline(cfg, args)
-        base_cpu = time.process_time() - t0 - ours_cpu
+        if child is not None:
+            base, base_cpu = finish_baseline(child)
+        elif args.skip_baseline:
+            base, base_cpu = {}, 0.0
+        else:
+            t1 = time.process_time()
+            base = run_baseline(cfg, args)
+            base_cpu = time.process_time() - t1
         print(
             f"{'step':>6} {'ours acc':>9} {'ours per class':>24} {'mlm loss':>9} {'hf acc':>8} {'hf per class':>24}"
         )
@@ -226,7 +269,10 @@ def main() -> None:
             b = base.get(step)
             hf = f"{b['drp_acc']:8.3f} {' '.join(f'{v:.2f}' for v in b['per_class']):>24}" if b else ""
             print(f"{step:>6} {row['drp_acc']:9.3f} {ours_pc:>24} {row['mlm_loss']:9.3f} {hf}")
-        print(f"CPU seconds: ours {ours_cpu:.0f}, baseline {base_cpu:.0f}")
+        print(
+            f"CPU seconds: ours {ours_cpu:.0f}, baseline {base_cpu:.0f}; "
+            f"wall so far {time.perf_counter() - started:.0f} s"
+        )
         last = max(ours)
         if base:
             ours_acc, hf_acc = ours[last]["drp_acc"], base[last]["drp_acc"]
