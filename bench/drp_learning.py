@@ -54,7 +54,7 @@ SEGMENT_TOKENS = 62  # two segments + 3 special tokens fit SEQ_LEN
 
 def bench_corpus(root: Path) -> Path:
     """The bundled sample with 62-token segments (built once, then reused by its config hash)."""
-    from corpus.build import run_build
+    from pipeline.build import run_build
 
     cfg = load_config(ROOT / "configs" / "corpus" / "sample.yaml", [f"segments.max_tokens={SEGMENT_TOKENS}"])
     return run_build(cfg, [str(SAMPLE)], str(root), "bench-drp")

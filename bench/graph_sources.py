@@ -92,9 +92,9 @@ def config(source: str, terms_per_doc: int):
 
 def child_build(corpus: str, source: str, terms_per_doc: int) -> None:
     """Runs in its own process: one source's graph build, so the peak RSS is the build's."""
+    from formats.documents import read_corpus_shards
     from graph.build import build_graph
     from graph.csr import csr_sources
-    from graph.shards import read_corpus_shards
 
     rss_start = proc_status_bytes("VmRSS")
     t0, c0 = time.perf_counter(), time.process_time()
@@ -148,9 +148,9 @@ def exact_baseline(
     import pyarrow.parquet as pq
     from sklearn.feature_extraction.text import TfidfVectorizer
 
+    from formats.documents import read_corpus_shards
     from graph.build import build_graph
     from graph.csr import csr_sources
-    from graph.shards import read_corpus_shards
     from graph.sources.tfidf import TOKEN_PATTERN
 
     t0, c0 = time.perf_counter(), time.process_time()

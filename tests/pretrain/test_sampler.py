@@ -213,7 +213,7 @@ def sample_corpus(tmp_path_factory: pytest.TempPathFactory) -> LinkedCorpus:
     dump = str(REPO / "tests" / "data" / "wiki" / "enwiki-sample.xml.bz2")
     root = tmp_path_factory.mktemp("real")
     try:
-        from corpus.build import run_build
+        from pipeline.build import run_build
     except ImportError:
         run_build = None
     if run_build is not None:
