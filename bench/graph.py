@@ -265,7 +265,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-graph-") as tmp:
         corpus = Path(args.dir) if args.dir else Path(tmp) / "corpus"
-        if not (corpus / "extract.json").is_file():
+        if not documents.peek_manifest(corpus):
             t0 = time.perf_counter()
             generate(corpus, args.articles, args.redirects, args.links, args.shards)
             print(f"generated {corpus} in {time.perf_counter() - t0:.1f}s", flush=True)

@@ -43,23 +43,23 @@ def parse_args() -> argparse.Namespace:
 def replicated_corpus(work: Path, mb: float) -> tuple[Path, list[str]]:
     """A corpus folder (docs + graph) of the sample's texts repeated to about `mb` MB."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from corpus.extract import run_extract
     from formats import documents
+    from formats import graph as graph_format
     from graph.build import run_graph
     from pipeline.tree import load_config
 
     cfg = load_config()
     extracted = work / "sample"
-    if not (extracted / "extract.json").is_file():
+    if not documents.peek_manifest(extracted):
         shutil.rmtree(extracted, ignore_errors=True)
         run_extract(cfg.corpus, [str(SAMPLE)], str(extracted))
-    docs = pa.concat_tables(pq.read_table(p) for p in sorted((extracted / "docs").glob("*.parquet")))
+    docs = documents.read_docs_table(extracted, documents.DOCS_SCHEMA.names)
     size = sum(len(t.encode()) for t in docs.column("text").to_pylist())
     copies = max(1, round(mb * 1e6 / size))
     corpus = work / f"corpus-x{copies}"
-    if not (corpus / "graph" / "manifest.json").is_file():
+    if graph_format.read_manifest(graph_format.graph_dir(corpus)) is None:
         shutil.rmtree(corpus, ignore_errors=True)
         manifest: dict = {"shards": {"docs": [], "redirects": []}}
         path = corpus / "docs" / "rank-00000.parquet"

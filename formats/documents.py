@@ -263,6 +263,20 @@ def open_shard(shard: Shard, needed: tuple[str, ...]) -> pq.ParquetFile:
     return f
 
 
+def read_docs_table(corpus_dir: str | Path, columns: list[str]) -> pa.Table:
+    """The given columns of every docs shard, in manifest order, as one table (small corpora and
+    benchmarks: it holds them all in memory)."""
+    shards = read_corpus_shards(corpus_dir)
+    tables = []
+    for shard in shards.docs:
+        f = open_shard(shard, tuple(columns))
+        try:
+            tables.append(f.read(columns=columns))
+        except (pa.ArrowException, OSError) as e:
+            raise PipelineError(f"shard {shard.path} could not be read ({e}); {REBUILD_HINT}") from e
+    return pa.concat_tables(tables)
+
+
 def leaf_path(shard: Shard, f: pq.ParquetFile, column: str, field: str) -> str:
     """Parquet path of one struct field inside a list column (`links.list.element.target`)."""
     prefix, suffix = f"{column}.", f".{field}"

@@ -52,6 +52,10 @@ def test_round_trip(tmp_path: Path) -> None:
     assert documents.link_capacity(shards.docs[0], f) >= 1
     assert json.loads((corpus / "extract.json").read_text())["docs_format"] == documents.FORMAT
     assert documents.peek_stats(corpus) == {"articles": 2}
+    assert documents.read_docs_table(corpus, ["id", "title"]).to_pydict() == {
+        "id": [1, 2],
+        "title": ["A", "B"],
+    }
 
 
 def test_a_manifest_of_earlier_versions_without_docs_format_reads(tmp_path: Path) -> None:
