@@ -117,7 +117,7 @@ demo: install
 		CORPUS_CONFIG=configs/corpus/sample.yaml NAME=sample CORPUS_ARGS=
 	@if [ -e runs/demo ]; then echo "== demo: removing runs/demo from an earlier demo (the run starts afresh)"; \
 		rm -rf runs/demo; fi
-	@half=$$($(BIN)/python -c "from pipeline.config import load_config; \
+	@half=$$($(BIN)/python -c "from pipeline.tree import load_config; \
 		print(load_config('configs/pretrain/demo.yaml').train.max_steps // 2)") && \
 		echo "== demo 2/6: pretrain preset demo on $(LAUNCH), stopped at step $$half as a preemption would" && \
 		$(DEMO_MAKE) pretrain ARGS="train.stop_after=$$half"

@@ -43,8 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.atomic import write_text_atomic  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
 from pipeline.paths import resolve_path  # noqa: E402
+from pipeline.tree import load_config  # noqa: E402
 from pretrain.collator import IGNORE_INDEX  # noqa: E402
 from pretrain.corpus_data import LinkedCorpus  # noqa: E402
 from pretrain.loader import build_heldout_batches, build_train_loader  # noqa: E402
@@ -61,7 +61,7 @@ def segment_tokens(seq_len: int) -> int:
 def bench_corpus(root: Path, seq_len: int) -> Path:
     """The bundled sample cut into segments that pair up within `seq_len` (built once per length,
     then reused by its config hash)."""
-    from corpus.build import run_build
+    from pipeline.build import run_build
 
     cfg = load_config(
         ROOT / "configs" / "corpus" / "sample.yaml", [f"segments.max_tokens={segment_tokens(seq_len)}"]

@@ -29,7 +29,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from corpus.extract import LINK_TYPE as LINK  # the docs/redirects contract, from its one definition
+from formats import documents  # noqa: E402 - the docs/redirects contract, from its one definition
+from formats.documents import LINK_TYPE as LINK  # noqa: E402
 
 WIKIPEDIA = {"nodes": 7_000_000, "redirects": 11_000_000, "links": 200_000_000}
 
@@ -84,7 +85,7 @@ def generate(
         lo, hi = bounds[rank], bounds[rank + 1]
         t = pa.table({"source": alias_titles[lo:hi], "target": pool.take(pa.array(target[lo:hi]))})
         name = f"redirects/rank-{rank:05d}.parquet"
-        pq.write_table(t, root / name)
+        documents.write_table(root / name, t, documents.REDIRECTS_SCHEMA, compression="snappy")
         manifest["shards"]["redirects"].append({"path": name, "rows": len(t)})
 
     # Docs: out-degrees are heavy-tailed too (links drawn per source by the same law, sources scrambled).
@@ -132,10 +133,12 @@ def generate(
             }
         )
         name = f"docs/rank-{rank:05d}.parquet"
-        pq.write_table(t, root / name, row_group_size=50_000)
+        documents.write_table(
+            root / name, t, documents.DOCS_SCHEMA, compression="snappy", row_group_size=50_000
+        )
         manifest["shards"]["docs"].append({"path": name, "rows": len(t)})
         del t, items, target
-    (root / "extract.json").write_text(json.dumps(manifest))
+    documents.write_manifest(root, manifest)
 
 
 def proc_status_bytes(field: str) -> int:
@@ -151,9 +154,9 @@ def child_build(corpus: str) -> None:
     The peak is VmHWM, the high-water mark of this process's own memory map: getrusage's
     RUSAGE_CHILDREN maximum would also carry the parent's RSS at fork time across the exec.
     """
+    from formats.documents import read_corpus_shards
     from graph.build import build_graph
     from graph.config import GraphConfig
-    from graph.shards import read_corpus_shards
 
     marks = {}
 
@@ -262,7 +265,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-graph-") as tmp:
         corpus = Path(args.dir) if args.dir else Path(tmp) / "corpus"
-        if not (corpus / "extract.json").is_file():
+        if not documents.peek_manifest(corpus):
             t0 = time.perf_counter()
             generate(corpus, args.articles, args.redirects, args.links, args.shards)
             print(f"generated {corpus} in {time.perf_counter() - t0:.1f}s", flush=True)

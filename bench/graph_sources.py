@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.graph import generate, proc_status_bytes, zipf_ranks
+from formats import documents
 
 DOCS_PER_TOPIC = 200
 TOPIC_WORDS = 100
@@ -92,9 +93,9 @@ def config(source: str, terms_per_doc: int):
 
 def child_build(corpus: str, source: str, terms_per_doc: int) -> None:
     """Runs in its own process: one source's graph build, so the peak RSS is the build's."""
+    from formats.documents import read_corpus_shards
     from graph.build import build_graph
     from graph.csr import csr_sources
-    from graph.shards import read_corpus_shards
 
     rss_start = proc_status_bytes("VmRSS")
     t0, c0 = time.perf_counter(), time.process_time()
@@ -145,12 +146,11 @@ def exact_baseline(
     corpus: Path, terms_per_doc: int
 ) -> tuple[dict, set[tuple[int, int]], set[tuple[int, int]]]:
     """scikit-learn TfidfVectorizer + exact cosine top-k by dense chunked products, and ours, on `corpus`."""
-    import pyarrow.parquet as pq
     from sklearn.feature_extraction.text import TfidfVectorizer
 
+    from formats.documents import read_corpus_shards, read_docs_table
     from graph.build import build_graph
     from graph.csr import csr_sources
-    from graph.shards import read_corpus_shards
     from graph.sources.tfidf import TOKEN_PATTERN
 
     t0, c0 = time.perf_counter(), time.process_time()
@@ -160,7 +160,7 @@ def exact_baseline(
     ids = ours.nodes.column("id").to_numpy()
     ours_pairs = set(zip(ids[src].tolist(), ids[dst].tolist(), strict=True))
 
-    table = pq.read_table(corpus / "docs", columns=["id", "text"]).sort_by("id")
+    table = read_docs_table(corpus, ["id", "text"]).sort_by("id")
     c1 = time.process_time()
     vec = TfidfVectorizer(sublinear_tf=True, stop_words="english", token_pattern=TOKEN_PATTERN, min_df=2)
     x = vec.fit_transform(table.column("text").to_pylist()).astype(np.float32)
@@ -220,7 +220,7 @@ def main() -> None:
             (full, args.articles, args.redirects, args.links),
             (small, args.subset, args.subset // 2, args.subset * 10),
         ):
-            if not (folder / "extract.json").is_file():
+            if not documents.peek_manifest(folder):
                 t0 = time.perf_counter()
                 generate(folder, n, redirects, links, args.shards, text=TopicText(n))
                 print(f"generated {folder} ({n:,} documents) in {time.perf_counter() - t0:.1f}s", flush=True)

@@ -42,39 +42,37 @@ def parse_args() -> argparse.Namespace:
 
 def replicated_corpus(work: Path, mb: float) -> tuple[Path, list[str]]:
     """A corpus folder (docs + graph) of the sample's texts repeated to about `mb` MB."""
-    import json
-
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from corpus.extract import run_extract
+    from formats import documents
+    from formats import graph as graph_format
     from graph.build import run_graph
-    from pipeline.config import load_config
+    from pipeline.tree import load_config
 
     cfg = load_config()
     extracted = work / "sample"
-    if not (extracted / "extract.json").is_file():
+    if not documents.peek_manifest(extracted):
         shutil.rmtree(extracted, ignore_errors=True)
         run_extract(cfg.corpus, [str(SAMPLE)], str(extracted))
-    docs = pa.concat_tables(pq.read_table(p) for p in sorted((extracted / "docs").glob("*.parquet")))
+    docs = documents.read_docs_table(extracted, documents.DOCS_SCHEMA.names)
     size = sum(len(t.encode()) for t in docs.column("text").to_pylist())
     copies = max(1, round(mb * 1e6 / size))
     corpus = work / f"corpus-x{copies}"
-    if not (corpus / "graph" / "manifest.json").is_file():
+    if graph_format.read_manifest(graph_format.graph_dir(corpus)) is None:
         shutil.rmtree(corpus, ignore_errors=True)
-        (corpus / "docs").mkdir(parents=True)
-        (corpus / "redirects").mkdir()
         manifest: dict = {"shards": {"docs": [], "redirects": []}}
-        with pq.ParquetWriter(corpus / "docs" / "rank-00000.parquet", docs.schema) as w:
+        path = corpus / "docs" / "rank-00000.parquet"
+        with documents.table_writer(path, documents.DOCS_SCHEMA, compression="snappy") as w:
             for k in range(copies):
                 ids = pa.compute.add(docs.column("id"), k * 10_000_000)
                 titles = pa.compute.binary_join_element_wise(docs.column("title"), pa.scalar(f" ({k})"), "")
                 w.write_table(docs.set_column(0, "id", ids).set_column(1, "title", titles))
         manifest["shards"]["docs"].append({"path": "docs/rank-00000.parquet", "rows": copies * len(docs)})
-        empty = pa.table({"source": pa.array([], pa.string()), "target": pa.array([], pa.string())})
-        pq.write_table(empty, corpus / "redirects" / "rank-00000.parquet")
+        empty = documents.REDIRECTS_SCHEMA.empty_table()
+        documents.write_table(corpus / "redirects" / "rank-00000.parquet", empty, documents.REDIRECTS_SCHEMA)
         manifest["shards"]["redirects"].append({"path": "redirects/rank-00000.parquet", "rows": 0})
-        (corpus / "extract.json").write_text(json.dumps(manifest))
+        documents.write_manifest(corpus, manifest)
         run_graph(cfg.graph, str(corpus))
     texts = docs.column("text").to_pylist() * copies
     return corpus, texts
@@ -82,7 +80,7 @@ def replicated_corpus(work: Path, mb: float) -> tuple[Path, list[str]]:
 
 def run_ours(corpus: Path, args: argparse.Namespace) -> tuple[float, float, int]:
     from corpus.segments import run_segments
-    from pipeline.config import load_config
+    from pipeline.tree import load_config
 
     shutil.rmtree(corpus / "segments", ignore_errors=True)
     shutil.rmtree(corpus / "logs" / "segments", ignore_errors=True)

@@ -35,7 +35,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.config import load_config  # noqa: E402
+from pipeline.tree import load_config  # noqa: E402
 from pretrain.checkpoint import TrainerState  # noqa: E402
 from pretrain.distributed import build_accelerator, configure_batches  # noqa: E402
 from pretrain.flops import flops_per_token, peak_flops  # noqa: E402

@@ -5,25 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-
-@dataclass
-class ExecutorConfig:
-    """Where datatrove runs the tasks of a corpus stage."""
-
-    kind: Literal["local", "slurm", "ray"] = "local"
-    # slurm: one job array per stage; these map onto datatrove's SlurmPipelineExecutor.
-    partition: str | None = None
-    time: str = "24:00:00"
-    cpus_per_task: int = 1
-    mem_per_cpu_gb: int = 2
-    qos: str | None = None
-    sbatch_args: dict[str, str] = field(default_factory=dict)
-    # ray: address of a running cluster ("auto" joins the one this machine belongs to).
-    ray_address: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.cpus_per_task < 1 or self.mem_per_cpu_gb < 1:
-            raise ValueError("executor.cpus_per_task and executor.mem_per_cpu_gb must be >= 1")
+# Each corpus stage's `executor` section; defined beside the executor it configures.
+from pipeline.executor import ExecutorConfig
 
 
 @dataclass

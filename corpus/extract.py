@@ -18,7 +18,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import shutil
 import tempfile
 import time
 import traceback
@@ -27,8 +26,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.logging import logger
@@ -42,38 +39,21 @@ from corpus.multistream import Slice, index_path_for, plan_tasks
 from corpus.siteinfo import SiteInfo
 from corpus.titles import normalize_title
 from corpus.wikitext import MAX_PAGE_CHARS, Link, WikitextError, clean_wikitext
-from pipeline.atomic import atomic_path, write_json_atomic
+from formats import documents
+from formats.documents import DOCS_SCHEMA, REDIRECTS_SCHEMA, ShardWriter, shard_name
+from pipeline.atomic import write_json_atomic
 from pipeline.config import to_dict
 from pipeline.errors import PipelineError
 from pipeline.executor import build_executor, quiet_input_errors
+from pipeline.stage import FinalizeStep, StageOutput, file_identity, forget_incomplete, read_json
 
-MANIFEST = "extract.json"
+MANIFEST = documents.EXTRACT_MANIFEST
 LOGS = "logs/extract"
 MAX_FAILED_PAGES = 1000  # failed pages listed by id/title/reason in stats.json (all are counted)
 PROGRESS_EVERY_S = 30.0
 MIN_PAGES_FOR_FAILURE_CHECK = 100
-BATCH_ROWS = 1000
-BATCH_TEXT_BYTES = 64 << 20  # flush a row group before this much text is buffered: flat memory per task
-
-LINK_TYPE = pa.struct(
-    [
-        ("target", pa.string()),
-        ("anchor", pa.string()),
-        ("start", pa.int32()),
-        ("end", pa.int32()),
-        ("kind", pa.string()),
-    ]
-)
-DOCS_SCHEMA = pa.schema(
-    [
-        ("id", pa.int64()),
-        ("title", pa.string()),
-        ("text", pa.string()),
-        ("links", pa.list_(LINK_TYPE)),
-        ("is_disambiguation", pa.bool_()),
-    ]
-)
-REDIRECTS_SCHEMA = pa.schema([("source", pa.string()), ("target", pa.string())])
+# How the extraction runs, not what it makes: left out of the fingerprint (and the corpus build's key).
+EXECUTION_ONLY = ("workers", "executor", "bz2_decompressor")
 
 ARTICLE, REDIRECT, REDIRECT_DROPPED, SKIPPED, FAILED = (
     "article",
@@ -82,10 +62,6 @@ ARTICLE, REDIRECT, REDIRECT_DROPPED, SKIPPED, FAILED = (
     "skipped",
     "failed",
 )
-
-
-def shard_name(rank: int) -> str:
-    return f"rank-{rank:05d}.parquet"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -228,71 +204,6 @@ class HfReaderStep(PipelineStep):
             yield _record_document(rec)
 
 
-class _ShardBuffer:
-    """Rows of one shard, written as parquet row groups to a temporary file."""
-
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
-        self.path = path
-        self.schema = schema
-        self.columns: dict[str, list] = {name: [] for name in schema.names}
-        self.link_offsets = [0]
-        self.text_bytes = 0
-        self.rows = 0
-        self._atomic = atomic_path(path)
-        self._tmp = self._atomic.__enter__()
-        self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
-
-    def add(self, **row: Any) -> None:
-        for name, value in row.items():
-            if name == "links":
-                self._add_links(value)
-            else:
-                self.columns[name].append(value)
-        self.text_bytes += len(row.get("text", ""))
-        self.rows += 1
-        if len(self.columns[self.schema.names[0]]) >= BATCH_ROWS or self.text_bytes >= BATCH_TEXT_BYTES:
-            self.flush()
-
-    def _add_links(self, links: list) -> None:
-        cols = self.columns["links"]
-        if not cols:
-            cols.extend(([], [], [], [], []))
-        for col, attr in zip(cols, ("target", "anchor", "start", "end", "kind"), strict=True):
-            col.extend(getattr(link, attr) for link in links)
-        self.link_offsets.append(self.link_offsets[-1] + len(links))
-
-    def flush(self) -> None:
-        if not self.columns[self.schema.names[0]]:
-            return
-        arrays = []
-        for field in self.schema:
-            values = self.columns[field.name]
-            if field.name == "links":
-                parts = values or ([], [], [], [], [])
-                structs = pa.StructArray.from_arrays(
-                    [pa.array(p, type=LINK_TYPE.field(i).type) for i, p in enumerate(parts)],
-                    fields=list(LINK_TYPE),
-                )
-                offsets = pa.array(self.link_offsets, type=pa.int32())
-                arrays.append(pa.ListArray.from_arrays(offsets, structs, type=field.type))
-            else:
-                arrays.append(pa.array(values, type=field.type))
-        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
-        self.columns = {name: [] for name in self.schema.names}
-        self.link_offsets = [0]
-        self.text_bytes = 0
-
-    def commit(self) -> None:
-        """Last row group, parquet footer, then rename onto the final name."""
-        self.flush()
-        self._writer.close()
-        self._atomic.__exit__(None, None, None)
-
-    def abort(self) -> None:
-        self._writer.close()
-        self._atomic.__exit__(RuntimeError, RuntimeError("aborted"), None)
-
-
 class CorpusShardWriter(PipelineStep):
     """Writes this task's docs and redirects shards and its result file; records a failure for the parent."""
 
@@ -310,8 +221,8 @@ class CorpusShardWriter(PipelineStep):
         error_file = out / LOGS / "errors" / f"rank-{rank:05d}.json"
         for stale in glob.glob(str(out / "*" / f".{shard_name(rank)}.*.tmp")):
             os.unlink(stale)  # left by a killed earlier attempt at this task
-        docs = _ShardBuffer(out / "docs" / shard_name(rank), DOCS_SCHEMA)
-        redirects = _ShardBuffer(out / "redirects" / shard_name(rank), REDIRECTS_SCHEMA)
+        docs = ShardWriter(out / documents.DOCS_DIR / shard_name(rank), DOCS_SCHEMA)
+        redirects = ShardWriter(out / documents.REDIRECTS_DIR / shard_name(rank), REDIRECTS_SCHEMA)
         counts = _TaskCounts(rank, self.max_failed_fraction)
         try:
             for doc in data:
@@ -337,8 +248,8 @@ class CorpusShardWriter(PipelineStep):
             raise
         result = counts.result()
         result["shards"] = {
-            "docs": {"path": f"docs/{shard_name(rank)}", "rows": docs.rows},
-            "redirects": {"path": f"redirects/{shard_name(rank)}", "rows": redirects.rows},
+            "docs": {"path": f"{documents.DOCS_DIR}/{shard_name(rank)}", "rows": docs.rows},
+            "redirects": {"path": f"{documents.REDIRECTS_DIR}/{shard_name(rank)}", "rows": redirects.rows},
         }
         write_json_atomic(out / LOGS / "results" / f"rank-{rank:05d}.json", result)
         logger.info(counts.progress_line(final=True))
@@ -489,14 +400,8 @@ def _indexes(cfg: CorpusConfig, paths: list[str], index: str | None) -> dict[str
 
 def _fingerprint(cfg: CorpusConfig, paths: list[str], indexes: dict[str, Path | None]) -> dict[str, Any]:
     """What decides the output: a different fingerprint must never reuse a folder's tasks or manifest."""
-    config = to_dict(cfg)
-    for key in ("workers", "executor", "bz2_decompressor"):  # how it runs, not what it makes
-        config.pop(key, None)
-    inputs = []
-    for p in paths:
-        st = os.stat(p)
-        idx = indexes.get(p)
-        inputs.append({"path": p, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "index": str(idx or "")})
+    config = {k: v for k, v in to_dict(cfg).items() if k not in EXECUTION_ONLY}
+    inputs = [{**file_identity(p), "index": str(indexes.get(p) or "")} for p in paths]
     return {"config": config, "inputs": inputs}
 
 
@@ -544,25 +449,60 @@ def _raise_task_errors(out: Path, cause: BaseException | None) -> None:
     raise RuntimeError(f"extract task {first['rank']} crashed{others}:\n{first['traceback']}") from cause
 
 
-def finalize_extract(output: str | os.PathLike, tasks: int, manifest: dict[str, Any]) -> dict[str, Any]:
+def extract_stage(out: Path, fingerprint: dict[str, Any]) -> StageOutput:
+    """The extract stage's output: the corpus folder itself, keyed by the fingerprint."""
+    return StageOutput(
+        stage="extract",
+        folder=out,
+        manifest=MANIFEST,
+        key={"fingerprint": fingerprint},
+        write_manifest=documents.write_manifest,
+        read_manifest=_read_done,
+        pending=out / LOGS / "fingerprint.json",
+        pending_value=fingerprint,
+        keep_pending=True,
+        leftovers=tuple(
+            out / name for name in (LOGS, documents.DOCS_DIR, documents.REDIRECTS_DIR, documents.STATS)
+        ),
+        refusals={
+            "fingerprint": f"{out} already holds a corpus extracted from other inputs or another config; "
+            "pass a new --output, or delete that folder to redo it"
+        },
+    )
+
+
+def _read_done(folder: Path) -> dict[str, Any] | None:
+    found = read_json(folder / MANIFEST)
+    if not isinstance(found, dict):
+        return None
+    documents.manifest_version(found, folder / MANIFEST)
+    return found
+
+
+def _task_outputs_exist(out: Path, rank: int) -> bool:
+    result = read_json(out / LOGS / "results" / f"rank-{rank:05d}.json")
+    return isinstance(result, dict) and all((out / s["path"]).is_file() for s in result["shards"].values())
+
+
+def finalize_extract(stage: StageOutput, tasks: int, manifest: dict[str, Any]) -> dict[str, Any]:
     """Merge the task results into stats.json and write the manifest last; refuses if a task is missing."""
-    out = Path(output)
+    out = stage.folder
+    _raise_task_errors(out, None)
     results = []
     missing = []
     for rank in range(tasks):
-        path = out / LOGS / "results" / f"rank-{rank:05d}.json"
-        if not path.is_file():
+        result = read_json(out / LOGS / "results" / f"rank-{rank:05d}.json")
+        if result is None:
             missing.append(rank)
-            continue
-        with open(path, encoding="utf-8") as f:
-            results.append(json.load(f))
+        else:
+            results.append(result)
     if missing:
         raise PipelineError(
             f"{out}: extract tasks {missing[:10]} did not finish (see {out / LOGS}); "
             "run the same command again to redo only those"
         )
     stats = merge_results(results)
-    write_json_atomic(out / "stats.json", stats)
+    documents.write_stats(out, stats)
     manifest = dict(manifest)
     manifest["shards"] = {
         kind: [r["shards"][kind] for r in sorted(results, key=lambda r: r["rank"])]
@@ -570,48 +510,8 @@ def finalize_extract(output: str | os.PathLike, tasks: int, manifest: dict[str, 
     }
     manifest["stats"] = {k: v for k, v in stats.items() if k != "failed_pages"}
     manifest["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    write_json_atomic(out / MANIFEST, manifest)
+    stage.complete(manifest)
     return stats
-
-
-class _FinalizeStep(PipelineStep):
-    """The one task of the dependent job that finishes a cluster run (Slurm: after all tasks succeed)."""
-
-    name = "extract manifest"
-    type = "Writer"
-
-    def __init__(self, output: str, tasks: int, manifest: dict[str, Any]) -> None:
-        super().__init__()
-        self.output, self.tasks, self.manifest = output, tasks, manifest
-
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        _raise_task_errors(Path(self.output), None)
-        finalize_extract(self.output, self.tasks, self.manifest)
-        return
-        yield
-
-
-def _forget_incomplete_ranks(out: Path, tasks: int) -> None:
-    """Drop the completion marker of a task whose result file or shards are gone, so it is redone."""
-    for rank in range(tasks):
-        marker = out / LOGS / "completions" / f"{rank:05d}"
-        if not marker.exists():
-            continue
-        result = _load_json(out / LOGS / "results" / f"rank-{rank:05d}.json")
-        shards = [] if result is None else [out / s["path"] for s in result["shards"].values()]
-        if result is None or not all(p.is_file() for p in shards):
-            logger.warning(f"{out}: task {rank} is marked complete but its outputs are missing; redoing it")
-            marker.unlink()
-
-
-def _load_json(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, json.JSONDecodeError):
-        return None
 
 
 def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | None = None) -> dict:
@@ -630,29 +530,15 @@ def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | 
         raise PipelineError(f"--output {out} is a file; pass a folder")
     _check_writable(out)
 
-    done = _load_json(out / MANIFEST)
+    stage = extract_stage(out, fingerprint)
+    done = stage.finished()
     if done is not None:
-        if done.get("fingerprint") != fingerprint:
-            raise PipelineError(
-                f"{out} already holds a corpus extracted from other inputs or another config; "
-                "pass a new --output, or delete that folder to redo it"
-            )
         logger.info(f"{out}: extraction already complete, nothing to do")
-        return _load_json(out / "stats.json") or done.get("stats", {})
-    started = _load_json(logs / "fingerprint.json")
-    if started is not None and started != fingerprint:
-        # Our own folder (it has our fingerprint) and unfinished: its tasks belong to other inputs or
-        # another config, so none of them may be reused.
-        logger.warning(f"{out}: discarding an unfinished extraction of other inputs or another config")
-        for name in (LOGS, "docs", "redirects", "stats.json"):
-            target = out / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-        started = None
-    elif started is None and out.exists() and any(out.iterdir()):
+        return documents.peek_stats(out) or done.get("stats", {})
+    if stage.started_key() is None and out.exists() and any(out.iterdir()):
         raise PipelineError(f"{out} exists and is not a corpus folder; pass a new or empty --output")
+    # Our own folder and unfinished: the tasks of another fingerprint are discarded, never reused.
+    stage.begin()
 
     if cfg.format == "hf":
         # Loaded once here: data files become the Arrow cache the tasks map, and the columns are checked
@@ -668,8 +554,7 @@ def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | 
             f"{idle} of {cfg.tasks} tasks have no input: without a multistream index only whole files "
             "can be handed out, so at most one task per file does work"
         )
-    write_json_atomic(logs / "fingerprint.json", fingerprint)
-    _forget_incomplete_ranks(out, cfg.tasks)
+    forget_incomplete(logs, cfg.tasks, lambda rank: _task_outputs_exist(out, rank))
     for stale in glob.glob(str(logs / "errors" / "rank-*.json")):
         os.unlink(stale)
 
@@ -687,7 +572,6 @@ def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | 
         "stage": "extract",
         "format": cfg.format,
         "config": to_dict(cfg),
-        "fingerprint": fingerprint,
         "inputs": [
             {"path": p, "size": os.path.getsize(p), "index": str(indexes.get(p) or "") or None} for p in paths
         ],
@@ -704,7 +588,7 @@ def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | 
     )
     if cfg.executor.kind == "slurm":
         finalize = build_executor(
-            [_FinalizeStep(str(out), cfg.tasks, manifest)],
+            [FinalizeStep("extract", finalize_extract, stage, cfg.tasks, manifest)],
             tasks=1,
             workers=1,
             logging_dir=str(logs / "finalize"),
@@ -719,8 +603,7 @@ def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | 
         executor.run()
     except Exception as e:  # noqa: BLE001 - the task's own record says what went wrong
         _raise_task_errors(out, e)
-    _raise_task_errors(out, None)
-    stats = finalize_extract(out, cfg.tasks, manifest)
+    stats = finalize_extract(stage, cfg.tasks, manifest)
     logger.info(
         f"{out}: {stats['articles']} articles, {stats['redirects']} redirects, "
         f"{stats['failed']} failed pages, {sum(stats['links_by_kind'].values())} links"

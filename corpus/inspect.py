@@ -11,34 +11,22 @@ the decoded `text`. The token column is built over the memory-mapped `tokens.bin
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from graph.store import graph_dir
-from pipeline.errors import PipelineError
+from formats import graph as graph_format
+from formats import segments as segments_format
 
 
 def segments_dataset(corpus_dir: str | os.PathLike, *, text: bool = False):
     import datasets
 
-    from corpus.segments import MANIFEST, TOKENIZER_DIR, segments_dir
-
-    folder = segments_dir(corpus_dir)
-    if not (folder / MANIFEST).is_file():
-        raise PipelineError(f"{folder}: no complete segments (no {MANIFEST}); run `linkbert corpus segments`")
-    meta = json.loads((folder / MANIFEST).read_text())
-    dtype = np.dtype(meta["dtype"])
-    tokens = (
-        np.memmap(folder / "tokens.bin", dtype=dtype, mode="r") if meta["num_tokens"] else np.zeros(0, dtype)
-    )
-    bounds = np.load(folder / "segments.npy")
-    doc_segments = np.load(folder / "doc_segments.npy")
+    seg = segments_format.read_arrays(corpus_dir, allow_empty=True)
+    tokens, bounds, doc_segments = seg.tokens, seg.segments, seg.doc_segments
     node = np.repeat(np.arange(len(doc_segments) - 1, dtype=np.int64), np.diff(doc_segments))
-    nodes = pq.read_table(graph_dir(corpus_dir) / "nodes.parquet", columns=["id", "title"])
+    nodes = graph_format.read_nodes(corpus_dir, ["id", "title"])
     table = pa.table(
         {
             "node": node,
@@ -52,6 +40,6 @@ def segments_dataset(corpus_dir: str | os.PathLike, *, text: bool = False):
     if text:
         from transformers import AutoTokenizer
 
-        tok = AutoTokenizer.from_pretrained(str(folder / TOKENIZER_DIR))
+        tok = AutoTokenizer.from_pretrained(str(seg.tokenizer_dir))
         ds = ds.map(lambda b: {"text": tok.batch_decode(b["input_ids"])}, batched=True, batch_size=1000)
     return ds

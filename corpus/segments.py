@@ -23,7 +23,6 @@ is computed, never the bytes. A finished folder with the same key is reused, a d
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 import os
 import shutil
@@ -37,7 +36,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.logging import logger
@@ -56,27 +54,22 @@ from corpus.tokenizer import (
     train_wordpiece,
     vocab_size,
 )
-from graph.shards import REBUILD_HINT, Shard, open_shard, read_corpus_shards
-from graph.store import MANIFEST as GRAPH_MANIFEST
-from graph.store import graph_dir, require_manifest
-from pipeline.atomic import atomic_dir, atomic_path, write_json_atomic
+from formats import graph as graph_format
+from formats import segments as segments_format
+from formats.documents import REBUILD_HINT, Shard, open_shard, read_corpus_shards
+from formats.graph import read_node_ids
+from formats.segments import FORMAT, MANIFEST, TOKENIZER_DIR, segments_dir
+from pipeline.atomic import atomic_dir
 from pipeline.config import config_hash, save_resolved, to_dict
 from pipeline.errors import PipelineError
 from pipeline.executor import build_executor, quiet_input_errors
+from pipeline.stage import FinalizeStep, StageOutput, forget_incomplete
 
-SEGMENTS_DIR = "segments"
-MANIFEST = "manifest.json"
 PENDING = ".pending.json"  # the key of a run in progress: parts of another key are never merged
 PARTS = "parts"
-TOKENIZER_DIR = "tokenizer"
 LOGS = "logs/segments"
-FORMAT = "linkbert-segments/1"
 PROGRESS_EVERY_S = 30.0
 COPY_TOKENS = 1 << 24  # tokens per write in the merge: bounded memory however long a run is
-
-
-def segments_dir(corpus_dir: str | os.PathLike) -> Path:
-    return Path(corpus_dir) / SEGMENTS_DIR
 
 
 # ----------------------------------------------------------------------------------------------
@@ -97,8 +90,8 @@ def read_inputs(corpus_dir: str | os.PathLike) -> SegmentsInputs:
     """Check that the extraction and the graph are complete and agree; every docs shard is readable."""
     corpus = Path(corpus_dir)
     shards = read_corpus_shards(corpus)
-    gdir = graph_dir(corpus)
-    graph = require_manifest(corpus)
+    gdir = graph_format.graph_dir(corpus)
+    graph = graph_format.require_manifest(corpus)
     if graph.get("extract_sha256", shards.manifest_sha256) != shards.manifest_sha256:
         raise PipelineError(
             f"{gdir} was built from an earlier extraction of {corpus} (extract.json changed); "
@@ -110,24 +103,9 @@ def read_inputs(corpus_dir: str | os.PathLike) -> SegmentsInputs:
         shards=shards.docs,
         rows=rows,
         extract_sha256=shards.manifest_sha256,
-        graph_sha256=hashlib.sha256((gdir / GRAPH_MANIFEST).read_bytes()).hexdigest(),
+        graph_sha256=graph_format.manifest_sha256(corpus),
         num_nodes=int(graph["nodes"]),
     )
-
-
-def read_node_ids(corpus_dir: str | os.PathLike, num_nodes: int) -> np.ndarray:
-    """Page id of every node (ascending: node i is the i-th smallest id)."""
-    path = graph_dir(corpus_dir) / "nodes.parquet"
-    try:
-        ids = pq.read_table(path, columns=["id"]).column("id").to_numpy()
-    except (pa.ArrowException, OSError, KeyError) as e:
-        raise PipelineError(f"{path} is not readable ({e}); delete {path.parent} and rerun the graph") from e
-    if len(ids) != num_nodes or (len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1]))):
-        raise PipelineError(
-            f"{path}: expected {num_nodes} nodes in ascending page id order; delete {path.parent} and "
-            "rerun the graph"
-        )
-    return ids.astype(np.int64, copy=False)
 
 
 def node_of(page_ids: np.ndarray, node_ids: np.ndarray) -> np.ndarray:
@@ -386,7 +364,8 @@ def _chunks(plan: _CopyPlan, size: int = 1 << 16) -> Iterator[tuple[int, int, in
 
 def merge_parts(corpus_dir: str | os.PathLike, cfg: SegmentsConfig, key: dict[str, Any]) -> dict[str, Any]:
     """Write tokens.bin, segments.npy, doc_segments.npy, config.yaml and the manifest (last)."""
-    out = segments_dir(corpus_dir)
+    stage = segments_stage(corpus_dir, cfg, key)
+    out = stage.folder
     inputs = read_inputs(corpus_dir)
     node_ids = read_node_ids(corpus_dir, inputs.num_nodes)
     tok = load_tokenizer(str(out / TOKENIZER_DIR))
@@ -404,7 +383,7 @@ def merge_parts(corpus_dir: str | os.PathLike, cfg: SegmentsConfig, key: dict[st
 
     lengths = np.empty(int(num_segments.sum()), dtype=np.int32)
     cursor = 0
-    with atomic_path(out / "tokens.bin") as tmp, open(tmp, "wb") as f:
+    with segments_format.tokens_writer(out) as f:
         for part_index, first, end in _chunks(plan):
             p = parts[part_index]
             s0, s1 = int(p.segment_start[first]), int(p.segment_start[end])
@@ -415,15 +394,12 @@ def merge_parts(corpus_dir: str | os.PathLike, cfg: SegmentsConfig, key: dict[st
                 f.write(p.tokens[a : min(a + COPY_TOKENS, t1)].tobytes())
     segments = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
     doc_segments = np.concatenate([[0], np.cumsum(num_segments, dtype=np.int64)]).astype(np.int64)
-    for name, array in (("segments", segments), ("doc_segments", doc_segments)):
-        with atomic_path(out / f"{name}.npy") as tmp, open(tmp, "wb") as f:
-            np.save(f, array)
+    segments_format.write_index(out, segments, doc_segments)
     save_resolved(cfg, out / "config.yaml")
 
     num_tokens, num_docs = int(segments[-1]), len(node_ids)
     docs_dropped = int(np.count_nonzero(num_segments == 0))
     manifest = {
-        "format": FORMAT,
         "num_tokens": num_tokens,
         "num_segments": int(len(lengths)),
         "num_docs": num_docs,
@@ -439,38 +415,19 @@ def merge_parts(corpus_dir: str | os.PathLike, cfg: SegmentsConfig, key: dict[st
         "mean_segment_tokens": round(num_tokens / max(len(lengths), 1), 2),
         "mean_doc_tokens": round(num_tokens / max(num_docs - docs_dropped, 1), 2),
         "config": to_dict(cfg),
-        "config_hash": config_hash(key),
         "key": key,
         "graph_sha256": inputs.graph_sha256,
         "extract_sha256": inputs.extract_sha256,
         "tasks": cfg.tasks,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    write_json_atomic(out / MANIFEST, manifest)
+    manifest = stage.complete(manifest)
     shutil.rmtree(out / PARTS, ignore_errors=True)
-    (out / PENDING).unlink(missing_ok=True)
     logger.info(
         f"{out}: {num_docs} documents ({docs_dropped} dropped as shorter than {cfg.min_tokens} tokens), "
         f"{len(lengths)} segments, {num_tokens} tokens ({dtype.name})"
     )
     return manifest
-
-
-class _MergeStep(PipelineStep):
-    """The one task of the dependent job that finishes a cluster run (Slurm: after every task succeeded)."""
-
-    name = "segments merge"
-    type = "Writer"
-
-    def __init__(self, corpus_dir: str, cfg: SegmentsConfig, key: dict[str, Any]) -> None:
-        super().__init__()
-        self.corpus_dir, self.cfg, self.key = corpus_dir, cfg, key
-
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        quiet_input_errors()
-        merge_parts(self.corpus_dir, self.cfg, self.key)
-        return
-        yield
 
 
 # ----------------------------------------------------------------------------------------------
@@ -499,17 +456,27 @@ def output_key(cfg: SegmentsConfig, tokenizer_identity: str, inputs: SegmentsInp
     }
 
 
-def _load_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def _discard_unfinished(out: Path, corpus_dir: Path) -> None:
-    # Our own leftovers from a run with another key or task count: none of them may be reused.
-    for target in (out / PARTS, out / TOKENIZER_DIR, corpus_dir / LOGS):
-        shutil.rmtree(target, ignore_errors=True)
+def segments_stage(corpus_dir: str | os.PathLike, cfg: SegmentsConfig, key: dict[str, Any]) -> StageOutput:
+    """The segments stage's output: `DIR/segments/`, keyed by the hash of `output_key`."""
+    corpus = Path(corpus_dir)
+    out = segments_dir(corpus)
+    want = config_hash(key)
+    return StageOutput(
+        stage="segments",
+        folder=out,
+        manifest=MANIFEST,
+        key={"config_hash": want},
+        write_manifest=segments_format.write_manifest,
+        read_manifest=segments_format.read_manifest,
+        pending=out / PENDING,
+        pending_value={"config_hash": want, "tasks": cfg.tasks},
+        # Leftovers of a run with another key or task count: none of them may be reused.
+        leftovers=(out / PARTS, out / TOKENIZER_DIR, corpus / LOGS),
+        refusals={
+            "config_hash": f"{out} was made with another segments config, tokenizer or graph (requested "
+            f"hash {want}); use a new corpus folder or delete {out}"
+        },
+    )
 
 
 def corpus_texts(inputs: SegmentsInputs, node_ids: np.ndarray, batch_rows: int = 1024) -> Iterator[str]:
@@ -530,25 +497,14 @@ def run_segments(cfg: SegmentsConfig, corpus_dir: str) -> dict:
     inputs = read_inputs(corpus)
     source = None if cfg.tokenizer == TRAIN else load_tokenizer(cfg.tokenizer)
     key = output_key(cfg, tokenizer_identity(cfg, source), inputs)
-    want = config_hash(key)
+    stage = segments_stage(corpus, cfg, key)
 
-    done = _load_json(out / MANIFEST)
+    done = stage.finished()
     if done is not None:
-        if done.get("config_hash") != want:
-            raise PipelineError(
-                f"{out} was made with another segments config, tokenizer or graph (hash "
-                f"{done.get('config_hash')}, requested {want}); use a new corpus folder or delete {out}"
-            )
         shutil.rmtree(out / PARTS, ignore_errors=True)  # left if a run died between manifest and cleanup
-        logger.info(f"{out}: segments already complete (hash {want}), nothing to do")
+        logger.info(f"{out}: segments already complete (hash {stage.key['config_hash']}), nothing to do")
         return done
-
-    pending = {"config_hash": want, "tasks": cfg.tasks}
-    if _load_json(out / PENDING) != pending:
-        if out.exists():
-            logger.warning(f"{out}: discarding unfinished segments of another config or task count")
-        _discard_unfinished(out, corpus)
-        write_json_atomic(out / PENDING, pending)
+    stage.begin()
 
     if not (out / TOKENIZER_DIR / "tokenizer.json").is_file():  # saved atomically: present means whole
         if source is None:
@@ -565,12 +521,11 @@ def run_segments(cfg: SegmentsConfig, corpus_dir: str) -> dict:
             )
         save_tokenizer(source, out / TOKENIZER_DIR)
 
-    for rank in range(cfg.tasks):
-        # A completion marker without its part (parts deleted by hand) would make the executor skip a
-        # task whose output the merge needs.
-        marker = corpus / LOGS / "completions" / f"{rank:05d}"
-        if marker.is_file() and not (part_dir(corpus, rank) / "stats.json").is_file():
-            marker.unlink()
+    # A completion marker without its part (parts deleted by hand) would make the executor skip a
+    # task whose output the merge needs.
+    forget_incomplete(
+        corpus / LOGS, cfg.tasks, lambda rank: (part_dir(corpus, rank) / "stats.json").is_file()
+    )
 
     executor = build_executor(
         [SegmentStep(str(corpus), cfg)],
@@ -582,7 +537,7 @@ def run_segments(cfg: SegmentsConfig, corpus_dir: str) -> dict:
     )
     if cfg.executor.kind == "slurm":
         build_executor(
-            [_MergeStep(str(corpus), cfg, key)],
+            [FinalizeStep("segments", merge_parts, str(corpus), cfg, key)],
             tasks=1,
             workers=1,
             logging_dir=str(corpus / LOGS / "merge"),

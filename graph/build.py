@@ -11,7 +11,6 @@ table; several sources add their union (8 bytes per edge) while it is built.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -20,19 +19,18 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from formats import graph as graph_format
+from formats.documents import CorpusShards, read_corpus_shards
 from graph.config import GraphConfig
 from graph.csr import Csr, csr_from_sorted, csr_sources, merge_kinds
 from graph.nodes import read_nodes, release_unused
-from graph.shards import CorpusShards, read_corpus_shards
 from graph.sources import source_builder
 from graph.sources.base import SourceContext
 from graph.stats import plot_degrees, shape_stats
-from graph.store import FORMAT, MANIFEST, graph_dir, read_manifest
-from pipeline.atomic import atomic_dir, atomic_path, write_json_atomic
+from pipeline.atomic import atomic_dir
 from pipeline.config import config_hash, save_resolved, to_dict
-from pipeline.errors import PipelineError
+from pipeline.stage import StageOutput
 
 log = logging.getLogger("linkbert.graph")
 
@@ -92,71 +90,59 @@ def build_graph(cfg: GraphConfig, shards: CorpusShards) -> BuiltGraph:
     return BuiltGraph(nodes.table, csr, in_degree, kind, stats)
 
 
-def write_graph(built: BuiltGraph, cfg: GraphConfig, shards: CorpusShards, out: Path) -> None:
-    """Every file of `DIR/graph/` into `out`, each fsynced, the manifest last."""
-    nodes = built.nodes.add_column(0, "node", pa.array(np.arange(len(built.nodes), dtype=np.int64)))
-    with atomic_path(out / "nodes.parquet") as tmp:
-        pq.write_table(nodes, tmp)
-    for name, array in (
-        ("indptr", built.csr.indptr),
-        ("indices", built.csr.indices),
-        ("in_degree", built.in_degree),
-        ("edge_kind", built.edge_kind),
-    ):
-        with atomic_path(out / f"{name}.npy") as tmp, open(tmp, "wb") as f:
-            np.save(f, array)
-    write_json_atomic(out / "stats.json", built.stats)
+def graph_stage(cfg: GraphConfig, corpus_dir: str | Path, shards: CorpusShards) -> StageOutput:
+    """The graph stage's output: `DIR/graph/`, keyed by its config and the extraction it reads."""
+    out = graph_format.graph_dir(corpus_dir)
+    want = config_hash(cfg)
+    return StageOutput(
+        stage="graph",
+        folder=out,
+        manifest=graph_format.MANIFEST,
+        key={"config_hash": want, "extract_sha256": shards.manifest_sha256},
+        write_manifest=graph_format.write_manifest,
+        read_manifest=graph_format.read_manifest,
+        refusals={
+            "config_hash": f"{out} was built with another graph config (requested hash {want}); use a new "
+            f"corpus folder or delete {out}",
+            "extract_sha256": f"{out} was built from an earlier extraction of {corpus_dir} (extract.json "
+            f"changed); delete {out} and rerun",
+        },
+    )
+
+
+def write_graph(built: BuiltGraph, cfg: GraphConfig, stage: StageOutput, out: Path) -> None:
+    """Every file of `DIR/graph/` into `out` (the folder renamed into place after), the manifest last."""
+    csr = built.csr
+    graph_format.write_files(
+        out, built.nodes, csr.indptr, csr.indices, built.in_degree, built.edge_kind, built.stats
+    )
     out_by_source = None
     if len(cfg.sources) > 1:  # 4 bytes per edge for the sources of every edge, while plotting
-        src = csr_sources(built.csr.indptr)
-        n = built.csr.num_nodes
+        src = csr_sources(csr.indptr)
         out_by_source = {
-            name: np.bincount(src[(built.edge_kind & np.uint8(1 << bit)) != 0], minlength=n)
+            name: np.bincount(src[(built.edge_kind & np.uint8(1 << bit)) != 0], minlength=csr.num_nodes)
             for bit, name in enumerate(cfg.sources)
         }
         del src
-    plot_degrees(np.diff(built.csr.indptr), built.in_degree, out / "degree.png", out_by_source)
+    plot_degrees(np.diff(csr.indptr), built.in_degree, out / "degree.png", out_by_source)
     save_resolved(cfg, out / "config.yaml")
-    write_json_atomic(
-        out / MANIFEST,
-        {
-            "format": FORMAT,
-            "nodes": built.csr.num_nodes,
-            "edges": built.csr.num_edges,
-            "edge_kinds": list(cfg.sources),
-            "config": to_dict(cfg),
-            "config_hash": config_hash(cfg),
-            "extract_sha256": shards.manifest_sha256,
-        },
-    )
+    manifest = {"nodes": csr.num_nodes, "edges": csr.num_edges, "edge_kinds": list(cfg.sources)}
+    stage.complete({**manifest, "config": to_dict(cfg)}, folder=out)
 
 
 def run_graph(cfg: GraphConfig, corpus_dir: str) -> dict:
     """Build `corpus_dir/graph/` (or skip when it is already built with this config); returns stats."""
     shards = read_corpus_shards(corpus_dir)
-    out = graph_dir(corpus_dir)
-    manifest = read_manifest(out)
-    want = config_hash(cfg)
-    if manifest is not None:
-        if manifest.get("config_hash") != want:
-            raise PipelineError(
-                f"{out} was built with another graph config (hash {manifest.get('config_hash')}, requested "
-                f"{want}); use a new corpus folder or delete {out}"
-            )
-        if manifest.get("extract_sha256") != shards.manifest_sha256:
-            raise PipelineError(
-                f"{out} was built from an earlier extraction of {corpus_dir} (extract.json changed); "
-                f"delete {out} and rerun"
-            )
-        log.info("graph %s already built with config %s: skipping", out, want)
-        try:
-            return json.loads((out / "stats.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise PipelineError(f"{out}/stats.json is unreadable ({e}); delete {out} and rerun") from e
+    stage = graph_stage(cfg, corpus_dir, shards)
+    out = stage.folder
+    if stage.finished() is not None:
+        log.info("graph %s already built with config %s: skipping", out, stage.key["config_hash"])
+        return graph_format.read_stats(corpus_dir)
     if out.exists():
-        log.warning("%s has no %s (an interrupted build): rebuilding it", out, MANIFEST)
+        log.warning("%s has no %s (an interrupted build): rebuilding it", out, graph_format.MANIFEST)
     built = build_graph(cfg, shards)
+    # Single process: the whole folder is written aside and renamed into place, so there is no pending run.
     with atomic_dir(out, overwrite=True) as tmp:
-        write_graph(built, cfg, shards, tmp)
+        write_graph(built, cfg, stage, tmp)
     log.info("graph written to %s: %d nodes, %d edges", out, built.stats["nodes"], built.stats["edges"])
     return built.stats

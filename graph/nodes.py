@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from formats.documents import Shard, open_shard
 from graph.resolve import first_occurrences
-from graph.shards import Shard, open_shard
 from pipeline.errors import PipelineError
 
 DOC_COLUMNS = ("id", "title", "links", "is_disambiguation")

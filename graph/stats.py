@@ -4,7 +4,6 @@ for graphs small enough to hold as Python objects."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from formats import graph as graph_format
 from graph.store import DocumentGraph
-from pipeline.errors import PipelineError
 
 PERCENTILES = (50, 90, 99)
 # networkx holds ~0.5 KB of Python objects per edge: past these sizes use the CSR figures only.
@@ -178,13 +177,7 @@ def top_in_degree(graph: DocumentGraph, k: int = 10) -> list[tuple[str, int]]:
 
 def print_graph_stats(corpus_dir: str | Path) -> None:
     graph = DocumentGraph.load(corpus_dir)
-    stats_path = graph.path / "stats.json"
-    try:
-        stats = json.loads(stats_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise PipelineError(
-            f"{stats_path} is unreadable ({e}); delete {graph.path} and rerun the graph"
-        ) from e
+    stats = graph_format.read_stats(corpus_dir)
     rows = _rows(_ordered(stats))
     if graph.num_nodes <= NETWORKX_MAX_NODES and graph.num_edges <= NETWORKX_MAX_EDGES:
         rows.extend(_rows(networkx_stats(graph), "networkx."))

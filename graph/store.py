@@ -1,56 +1,23 @@
-"""`DocumentGraph`: a built `DIR/graph/`, memory-mapped, with title lookups and a networkx export."""
+"""`DocumentGraph`: a built `DIR/graph/`, memory-mapped, with title lookups and a networkx export.
+
+The files are read through their contract, `formats.graph`."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from formats import graph as graph_format
 from graph.csr import csr_sources
 from graph.resolve import lookup
 from pipeline.errors import PipelineError
 
 if TYPE_CHECKING:
     import networkx as nx
-
-GRAPH_DIR = "graph"
-MANIFEST = "manifest.json"
-# /2 added edge_kind.npy and the manifest's edge_kinds; a /1 graph is hyperlinks only.
-FORMAT = "linkbert-graph/2"
-ARRAYS = ("indptr", "indices", "in_degree")
-EDGE_KIND = "edge_kind"  # uint8 per edge, aligned with indices: bit i = manifest["edge_kinds"][i]
-
-
-def graph_dir(corpus_dir: str | Path) -> Path:
-    return Path(corpus_dir) / GRAPH_DIR
-
-
-def read_manifest(path: Path) -> dict[str, Any] | None:
-    """The graph manifest, or None when the graph is absent or incomplete."""
-    manifest = path / MANIFEST
-    if not manifest.is_file():
-        return None
-    try:
-        return json.loads(manifest.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise PipelineError(f"{manifest} is not valid JSON ({e}); delete {path} and rerun the graph") from e
-
-
-def require_manifest(corpus_dir: str | Path) -> dict[str, Any]:
-    """The graph manifest of a corpus folder; a PipelineError saying how to build it when it is absent."""
-    path = graph_dir(corpus_dir)
-    manifest = read_manifest(path)
-    if manifest is None:
-        raise PipelineError(
-            f"{path / MANIFEST} is missing: {corpus_dir} has no complete graph (not built, or cut off); "
-            f"run `linkbert corpus graph --corpus {corpus_dir}`"
-        )
-    return manifest
 
 
 @dataclass
@@ -65,44 +32,17 @@ class DocumentGraph:
 
     @classmethod
     def load(cls, corpus_dir: str | Path, mmap: bool = True) -> DocumentGraph:
-        path = graph_dir(corpus_dir)
-        manifest = require_manifest(corpus_dir)
-        mode = "r" if mmap else None
-        try:
-            arrays = {name: np.load(path / f"{name}.npy", mmap_mode=mode) for name in ARRAYS}
-        except (OSError, ValueError) as e:
-            raise PipelineError(f"{path}: cannot read the graph arrays ({e}); delete it and rerun") from e
-        kind = None
-        if (path / f"{EDGE_KIND}.npy").is_file():
-            try:
-                kind = np.load(path / f"{EDGE_KIND}.npy", mmap_mode=mode)
-            except (OSError, ValueError) as e:
-                raise PipelineError(f"{path}: cannot read {EDGE_KIND}.npy ({e}); delete it and rerun") from e
-        g = cls(path, arrays["indptr"], arrays["indices"], arrays["in_degree"], manifest, kind)
-        nodes, edges = manifest.get("nodes", -1), manifest.get("edges", -1)
-        if g.indptr.shape != (nodes + 1,) or g.indices.shape != (edges,) or g.in_degree.shape != (nodes,):
-            raise PipelineError(f"{path}: arrays do not match {MANIFEST}; delete {path} and rerun the graph")
-        if kind is not None and kind.shape != (edges,):
-            raise PipelineError(f"{path}: {EDGE_KIND}.npy does not match {MANIFEST}; delete {path} and rerun")
-        return g
+        g = graph_format.read_arrays(corpus_dir, mmap=mmap)
+        return cls(g.path, g.indptr, g.indices, g.in_degree, g.manifest, g.edge_kind)
 
     @property
     def edge_kinds(self) -> list[str]:
         """The sources of this graph, in the order of edge_kind's bits."""
-        return list(self.manifest.get("edge_kinds", ["hyperlinks"]))
+        return graph_format.edge_kinds(self.manifest)
 
     def kind_mask(self, sources: list[str]) -> np.ndarray:
         """Boolean per edge: produced by at least one of `sources` (E bytes)."""
-        unknown = [s for s in sources if s not in self.edge_kinds]
-        if unknown:
-            raise PipelineError(
-                f"{self.path}: the graph has no {unknown[0]!r} edges (its sources: {', '.join(self.edge_kinds)}); "
-                f"build the corpus with graph.sources including it"
-            )
-        if self.edge_kind is None:
-            return np.ones(self.num_edges, dtype=bool)
-        bits = np.uint8(sum(1 << self.edge_kinds.index(s) for s in sources))
-        return (self.edge_kind & bits) != 0
+        return graph_format.kind_mask(self.manifest, self.edge_kind, self.num_edges, sources, self.path)
 
     @property
     def num_nodes(self) -> int:
@@ -122,7 +62,7 @@ class DocumentGraph:
         return self.indices[self.indptr[node] : self.indptr[node + 1]]
 
     def nodes_table(self, columns: list[str] | None = None) -> pa.Table:
-        return pq.read_table(self.path / "nodes.parquet", columns=columns)
+        return graph_format.read_nodes(self.path.parent, columns)
 
     def titles(self) -> pa.Array:
         """Title of every node (read on first use: ~20 bytes per node)."""

@@ -25,8 +25,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from pipeline.config import PipelineConfig, load_config
 from pipeline.errors import PipelineError
+from pipeline.tree import PipelineConfig, load_config
 
 log = logging.getLogger("linkbert")
 
@@ -104,7 +104,7 @@ def _corpus_segments(args: argparse.Namespace) -> int:
 
 
 def _corpus_build(args: argparse.Namespace) -> int:
-    from corpus.build import run_build
+    from pipeline.build import run_build
 
     cfg = _config(args)
     out = run_build(cfg, inputs=args.input, root=args.root, name=args.name, index=args.index)

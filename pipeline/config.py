@@ -1,10 +1,11 @@
-"""Typed configuration: YAML files are serialized instances of the dataclass tree below.
+"""Typed configuration machinery: YAML files are serialized instances of a dataclass tree.
 
 Each stage owns the dataclass of its own section (`corpus.config`, `graph.config`, `pretrain.config`)
-and receives only that section. This module holds the machinery shared by all of them: strict loading
-(unknown keys and wrong types are errors that name the key), dotted command-line overrides
-(`train.lr=3e-4`, type-checked like the file), the resolved config as a dict/YAML, and a stable hash
-of a section so outputs can be keyed by the config that made them.
+and receives only that section; `pipeline.tree` puts the sections together. This module holds the
+machinery shared by all of them and imports none of them: strict loading (unknown keys and wrong
+types are errors that name the key), dotted command-line overrides (`train.lr=3e-4`, type-checked like
+the file), the resolved config as a dict/YAML, and a stable hash of a section so outputs can be keyed
+by the config that made them.
 """
 
 from __future__ import annotations
@@ -13,42 +14,14 @@ import dataclasses
 import hashlib
 import json
 import types
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from corpus.config import CorpusConfig, SegmentsConfig
-from graph.config import GraphConfig
 from pipeline.errors import ConfigError
-from pretrain.config import (
-    CheckpointConfig,
-    DataConfig,
-    DrpConfig,
-    EvalConfig,
-    LoggingConfig,
-    ModelConfig,
-    TrainConfig,
-)
 
 T = TypeVar("T")
-
-
-@dataclass
-class PipelineConfig:
-    """The whole tree. A preset file may set any subset; the rest keeps these defaults."""
-
-    corpus: CorpusConfig = field(default_factory=CorpusConfig)
-    graph: GraphConfig = field(default_factory=GraphConfig)
-    segments: SegmentsConfig = field(default_factory=SegmentsConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    drp: DrpConfig = field(default_factory=DrpConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-    logging: LoggingConfig = field(default_factory=LoggingConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -262,13 +235,14 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> PipelineConfig:
-    """Read a preset (or the defaults when `path` is None), apply overrides, validate everything."""
+def load_tree(tree: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
+    """Read a preset into dataclass `tree` (the defaults when `path` is None), apply overrides, validate
+    everything."""
     data = read_yaml(path) if path is not None else {}
     overrides = list(overrides or [])
     data = merge_overrides(data, overrides)
     try:
-        return from_dict(PipelineConfig, data)
+        return from_dict(tree, data)
     except ConfigError as e:
         # Blame what set the key: the last override naming it, else the file.
         culprit = next((o for o in reversed(overrides) if f"{o.split('=', 1)[0].strip()}:" in str(e)), None)
@@ -290,11 +264,10 @@ def save_resolved(cfg: Any, path: str | Path) -> None:
 
 
 __all__ = [
-    "PipelineConfig",
     "config_hash",
     "dump_yaml",
     "from_dict",
-    "load_config",
+    "load_tree",
     "merge_overrides",
     "read_yaml",
     "save_resolved",

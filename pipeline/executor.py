@@ -11,12 +11,35 @@ import importlib.util
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
-from datatrove.executor.base import PipelineExecutor
-from datatrove.pipeline.base import PipelineStep
-
-from corpus.config import ExecutorConfig
 from pipeline.errors import PipelineError
+
+if TYPE_CHECKING:  # datatrove is imported where an executor is built, not where configs are read
+    from datatrove.executor.base import PipelineExecutor
+    from datatrove.pipeline.base import PipelineStep
+
+
+@dataclass
+class ExecutorConfig:
+    """Where datatrove runs the tasks of a corpus stage (the `executor` section of `corpus` and
+    `segments`)."""
+
+    kind: Literal["local", "slurm", "ray"] = "local"
+    # slurm: one job array per stage; these map onto datatrove's SlurmPipelineExecutor.
+    partition: str | None = None
+    time: str = "24:00:00"
+    cpus_per_task: int = 1
+    mem_per_cpu_gb: int = 2
+    qos: str | None = None
+    sbatch_args: dict[str, str] = field(default_factory=dict)
+    # ray: address of a running cluster ("auto" joins the one this machine belongs to).
+    ray_address: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.cpus_per_task < 1 or self.mem_per_cpu_gb < 1:
+            raise ValueError("executor.cpus_per_task and executor.mem_per_cpu_gb must be >= 1")
 
 
 def _drop_input_error_tracebacks(record: dict) -> None:

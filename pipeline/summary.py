@@ -12,6 +12,9 @@ from typing import Any
 
 import yaml
 
+from formats import documents
+from formats import graph as graph_format
+from formats import segments as segments_format
 from pipeline.errors import PipelineError
 
 
@@ -116,9 +119,9 @@ def _by_source(graph: dict[str, Any]) -> str:
 
 
 def _corpus_rows(corpus: Path) -> list[tuple[str, str]]:
-    extract = _read_json(corpus / "stats.json")
-    graph = _read_json(corpus / "graph" / "stats.json")
-    segments = _read_json(corpus / "segments" / "manifest.json")
+    extract = documents.peek_stats(corpus)
+    graph = graph_format.peek_stats(corpus)
+    segments = segments_format.peek_manifest(corpus)
     if not extract and not graph and not segments:
         raise PipelineError(
             f"{corpus} holds no corpus outputs (stats.json, graph/, segments/); build it with `make corpus`"

@@ -15,8 +15,12 @@ from typing import Any
 
 import yaml
 
-from pipeline.config import PipelineConfig, to_dict
+from formats import documents
+from formats import graph as graph_format
+from formats import segments as segments_format
+from pipeline.config import to_dict
 from pipeline.paths import resolve_path
+from pipeline.tree import PipelineConfig
 
 DEFAULT_LICENSE = "apache-2.0"  # the project's license, for models trained from scratch
 MODEL_KEYS = (
@@ -79,7 +83,7 @@ def base_model(init_from: str | None) -> tuple[str | None, str | None]:
 
 def corpus_languages(corpus_dir: Path) -> list[str]:
     """Languages of the dumps a corpus was extracted from (`enwiki-...` -> en)."""
-    inputs = _read_json(corpus_dir / "extract.json").get("inputs") or []
+    inputs = documents.peek_manifest(corpus_dir).get("inputs") or []
     found = []
     for item in inputs:
         name = Path(str(item.get("path", "")) if isinstance(item, dict) else str(item)).name
@@ -122,12 +126,12 @@ def resolved_config(cfg: PipelineConfig, model_config: Any, corpus_dir: Path) ->
     for key in MODEL_KEYS:
         if hasattr(model_config, key):
             data["model"][key] = getattr(model_config, key)
-    for section, path in (
-        ("corpus", corpus_dir / "extract.json"),
-        ("graph", corpus_dir / "graph" / "manifest.json"),
-        ("segments", corpus_dir / "segments" / "manifest.json"),
+    for section, manifest in (
+        ("corpus", documents.peek_manifest(corpus_dir)),
+        ("graph", graph_format.peek_manifest(corpus_dir)),
+        ("segments", segments_format.peek_manifest(corpus_dir)),
     ):
-        recorded = _read_json(path).get("config")
+        recorded = manifest.get("config")
         if isinstance(recorded, dict):
             data[section] = recorded
     return data

@@ -252,7 +252,7 @@ __all__ = [
 
 
 def _saved_run_config(model_dir: Path, fallback: Any) -> Any:
-    from pipeline.config import load_config
+    from pipeline.tree import load_config
     from pretrain.export import RUN_CONFIG_FILE
 
     path = model_dir / RUN_CONFIG_FILE

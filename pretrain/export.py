@@ -28,10 +28,11 @@ from typing import Any
 
 import torch
 
+from formats import segments as segments_format
 from pipeline.atomic import atomic_dir, write_json_atomic
-from pipeline.config import PipelineConfig, load_config
 from pipeline.errors import PipelineError
 from pipeline.paths import resolve_path
+from pipeline.tree import PipelineConfig, load_config
 
 log = logging.getLogger(__name__)
 
@@ -349,11 +350,7 @@ def _share_permissions(folder: Path) -> None:
 
 
 def _tokenizer_hash(corpus_dir: Path) -> str | None:
-    manifest = corpus_dir / "segments" / "manifest.json"
-    try:
-        return json.loads(manifest.read_text(encoding="utf-8")).get("tokenizer_hash")
-    except (OSError, ValueError):
-        return None
+    return segments_format.peek_manifest(corpus_dir).get("tokenizer_hash")
 
 
 __all__ = [

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import PipelineConfig
+from pipeline.tree import PipelineConfig
 from pretrain.card_metadata import front_matter, resolved_config_yaml
 
 log = logging.getLogger(__name__)

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from formats import segments as segments_format
 from pipeline.atomic import write_json_atomic
 from pipeline.errors import PipelineError
 from pipeline.paths import resolve_path
@@ -31,12 +32,7 @@ def resolved_corpus(spec: str) -> Path:
 def corpus_identity(corpus_dir: str | Path) -> dict[str, Any]:
     """The folder (resolved) and the content identity of a corpus; an unreadable manifest gives None values."""
     folder = Path(os.path.realpath(corpus_dir))
-    try:
-        manifest = json.loads((folder / "segments" / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        manifest = {}
-    if not isinstance(manifest, dict):
-        manifest = {}
+    manifest = segments_format.peek_manifest(folder)
     return {
         "folder": str(folder),
         "tokenizer_hash": manifest.get("tokenizer_hash"),

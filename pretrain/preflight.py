@@ -17,9 +17,9 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.config import PipelineConfig
 from pipeline.errors import PipelineError
 from pipeline.paths import resolve_path
+from pipeline.tree import PipelineConfig
 
 GIB = 1024**3
 # `make resume` of a run that already reached train.max_steps: nothing to launch (not an error).

@@ -14,7 +14,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
+from formats import graph as graph_format
+from formats import segments as segments_format
 from pipeline.atomic import atomic_dir
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0..4
@@ -112,15 +115,13 @@ def write_synthetic_corpus(
 
     indptr, indices = _generate_graph(rng, num_docs, avg_out_links, isolated_fraction, zipf_exponent)
     in_degree = np.bincount(indices, minlength=num_docs).astype(np.int32)
-    with atomic_dir(out_dir / "graph", overwrite=overwrite) as tmp:
-        np.save(tmp / "indptr.npy", indptr)
-        np.save(tmp / "indices.npy", indices)
-        np.save(tmp / "in_degree.npy", in_degree)
-        _write_nodes(tmp / "nodes.parquet", num_docs)
+    # Every generated link is a hyperlink: bit 0 of edge_kind, the only source in the manifest.
+    edge_kind = np.ones(len(indices), dtype=np.uint8)
+    with atomic_dir(graph_format.graph_dir(out_dir), overwrite=overwrite) as tmp:
         stats = {"nodes": num_docs, "edges": len(indices), "synthetic": True}
-        (tmp / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
-        manifest = {"nodes": num_docs, "edges": len(indices), "config": config, "config_hash": config_hash}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        graph_format.write_files(tmp, _nodes(num_docs), indptr, indices, in_degree, edge_kind, stats)
+        manifest = {"nodes": num_docs, "edges": len(indices), "edge_kinds": ["hyperlinks"]}
+        graph_format.write_manifest(tmp, {**manifest, "config": config, "config_hash": config_hash})
 
     lo, hi = segments_per_doc
     per_doc = rng.integers(lo, hi + 1, size=num_docs)
@@ -137,17 +138,16 @@ def write_synthetic_corpus(
     dtype = np.uint16 if vocab_size <= 65536 else np.uint32
     vocab = synthetic_vocab(vocab_size)
 
-    with atomic_dir(out_dir / "segments", overwrite=overwrite) as tmp:
-        tokens = np.memmap(tmp / "tokens.bin", dtype=dtype, mode="w+", shape=(num_tokens,))
-        chunk = 1 << 24  # bounded memory however large the corpus
-        for start in range(0, num_tokens, chunk):
-            stop = min(start + chunk, num_tokens)
-            tokens[start:stop] = rng.integers(len(SPECIAL_TOKENS), vocab_size, size=stop - start, dtype=dtype)
-        tokens.flush()
-        del tokens
-        np.save(tmp / "segments.npy", segment_offsets)
-        np.save(tmp / "doc_segments.npy", doc_segments)
-        tokenizer_hash = _write_tokenizer(tmp / "tokenizer", vocab)
+    with atomic_dir(segments_format.segments_dir(out_dir), overwrite=overwrite) as tmp:
+        with segments_format.tokens_writer(tmp) as f:
+            chunk = 1 << 24  # bounded memory however large the corpus
+            for start in range(0, num_tokens, chunk):
+                stop = min(start + chunk, num_tokens)
+                f.write(
+                    rng.integers(len(SPECIAL_TOKENS), vocab_size, size=stop - start, dtype=dtype).tobytes()
+                )
+        segments_format.write_index(tmp, segment_offsets, doc_segments)
+        tokenizer_hash = _write_tokenizer(tmp / segments_format.TOKENIZER_DIR, vocab)
         manifest = {
             "num_tokens": num_tokens,
             "num_segments": num_segments,
@@ -160,21 +160,16 @@ def write_synthetic_corpus(
             "config_hash": config_hash,
             "docs_dropped": int((per_doc == 0).sum()),
         }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        segments_format.write_manifest(tmp, manifest)
     return out_dir
 
 
-def _write_nodes(path: Path, num_docs: int) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    nodes = np.arange(num_docs, dtype=np.int64)
-    table = pa.table(
+def _nodes(num_docs: int) -> pa.Table:
+    ids = np.arange(num_docs, dtype=np.int64) * 3 + 10  # ascending page ids, as node order requires
+    return pa.table(
         {
-            "node": nodes,
-            "id": nodes * 3 + 10,  # ascending page ids, as node order requires
+            "id": ids,
             "title": pa.array([f"Document {i}" for i in range(num_docs)]),
             "is_disambiguation": np.zeros(num_docs, dtype=bool),
         }
     )
-    pq.write_table(table, path)

@@ -24,9 +24,10 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from pipeline.config import PipelineConfig, config_hash, read_yaml, save_resolved, to_dict
+from pipeline.config import config_hash, read_yaml, save_resolved, to_dict
 from pipeline.errors import PipelineError
 from pipeline.paths import resolve_path
+from pipeline.tree import PipelineConfig
 from pretrain.checkpoint import Checkpointer, TrainerState, newest_complete
 from pretrain.config import drp_stream_view
 from pretrain.distributed import BatchPlan, build_accelerator, configure_batches, is_deepspeed

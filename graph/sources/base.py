@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from formats.documents import CorpusShards
 from graph.config import GraphConfig
 from graph.nodes import Nodes
-from graph.shards import CorpusShards
 
 
 @dataclass

@@ -27,8 +27,8 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
+from formats.documents import iter_columns, open_shard
 from graph.config import TfidfConfig
-from graph.shards import iter_columns, open_shard
 from graph.sources.base import SourceContext, SourceEdges
 from pipeline.errors import PipelineError
 

@@ -1,6 +1,6 @@
 """Corpus folders for the segments and build tests (fixtures named `segments_*`).
 
-`segments_built_sample` is the real enwiki sample built once by `run_build` with the `sample` preset;
+`segments_sample_copy` copies the real enwiki sample (`segments_built_sample`, tests/conftest.py);
 `segments_hand_corpus` is a small hand-written corpus (docs shards + a graph built by the real graph
 stage) whose texts are made of `w<k>` words, so a 70,000-word vocabulary can tokenize them.
 """
@@ -15,12 +15,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from corpus.extract import DOCS_SCHEMA as _DOCS
-from corpus.extract import REDIRECTS_SCHEMA as _REDIRECTS
+from formats.documents import DOCS_SCHEMA as _DOCS
+from formats.documents import REDIRECTS_SCHEMA as _REDIRECTS
+from tests.conftest import DATA, SAMPLE_CONFIG, SAMPLE_DUMP
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "wiki"
-SAMPLE_DUMP = DATA / "enwiki-sample.xml.bz2"
-SAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "corpus" / "sample.yaml"
+__all__ = ["DATA", "SAMPLE_CONFIG", "SAMPLE_DUMP"]
 
 
 def w_sentence(seed: int, words: int) -> str:
@@ -70,7 +69,7 @@ def write_docs_corpus(root: Path, shards: list[list[tuple[int, str, str]]]) -> P
 @pytest.fixture(scope="session")
 def segments_hand_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from graph.build import run_graph
-    from pipeline.config import load_config
+    from pipeline.tree import load_config
 
     root = write_docs_corpus(tmp_path_factory.mktemp("hand") / "corpus", HAND_SHARDS)
     run_graph(load_config().graph, str(root))
@@ -81,16 +80,6 @@ def segments_hand_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def segments_hand_corpus(segments_hand_template: Path, tmp_path: Path) -> Path:
     """A private copy of the hand corpus (docs + graph, no segments)."""
     return Path(shutil.copytree(segments_hand_template, tmp_path / "hand"))
-
-
-@pytest.fixture(scope="session")
-def segments_built_sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real sample, built by `run_build` with configs/corpus/sample.yaml (read-only for tests)."""
-    from corpus.build import run_build
-    from pipeline.config import load_config
-
-    root = tmp_path_factory.mktemp("built")
-    return run_build(load_config(SAMPLE_CONFIG), [str(SAMPLE_DUMP)], str(root), "sample")
 
 
 @pytest.fixture

@@ -16,9 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from corpus.config import CorpusConfig
-from corpus.extract import DOCS_SCHEMA, REDIRECTS_SCHEMA, run_extract
+from corpus.extract import run_extract
 from corpus.jsonl_reader import read_jsonl, stable_id
 from corpus.multistream import Slice
+from formats.documents import DOCS_SCHEMA, REDIRECTS_SCHEMA
 from pipeline.errors import PipelineError
 from tests.corpus.test_dump_reader import GREEK_DUMP
 

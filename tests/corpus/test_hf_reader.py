@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from corpus.extract import run_extract
-from pipeline.config import load_config
 from pipeline.errors import PipelineError
+from pipeline.tree import load_config
 
 # Published-style column names, an extra column the reader must ignore, string and int ids, a link
 # target that is not an article title (dropped), a row without links.

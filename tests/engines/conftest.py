@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.config import PipelineConfig, load_config
+from pipeline.tree import PipelineConfig, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 DUMP = REPO / "tests" / "data" / "wiki" / "elwikivoyage-p2566p2583-multistream.xml.bz2"

@@ -77,8 +77,8 @@ MAX_STEPS = 12
 @pytest.fixture(scope="module")
 def sample_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled sample with the `sample` preset, segments of <= 62 tokens (pairs fit 128)."""
-    from corpus.build import run_build
-    from pipeline.config import load_config
+    from pipeline.build import run_build
+    from pipeline.tree import load_config
 
     cfg = load_config(str(REPO / "configs" / "corpus" / "sample.yaml"), ["segments.max_tokens=62"])
     return run_build(cfg, [str(SAMPLE)], root=str(tmp_path_factory.mktemp("sample")), name="sample")

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from corpus.extract import DOCS_SCHEMA, REDIRECTS_SCHEMA
+from formats.documents import DOCS_SCHEMA, REDIRECTS_SCHEMA
 
 SAMPLE_DUMP = Path(__file__).resolve().parents[1] / "data" / "wiki" / "enwiki-sample.xml.bz2"
 
@@ -85,7 +85,7 @@ def small_corpus(tmp_path: Path) -> Path:
 def sample_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real enwiki sample extracted by `corpus extract` (no graph/ yet: copy before building)."""
     from corpus.extract import run_extract
-    from pipeline.config import load_config
+    from pipeline.tree import load_config
 
     out = tmp_path_factory.mktemp("sample") / "corpus"
     run_extract(load_config().corpus, [str(SAMPLE_DUMP)], str(out))

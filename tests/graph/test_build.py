@@ -161,7 +161,7 @@ def test_graph_of_an_earlier_extraction_is_refused(small_corpus: Path):
 def test_interrupted_graph_folder_is_rebuilt(small_corpus: Path):
     run_graph(GraphConfig(), str(small_corpus))
     (small_corpus / "graph" / "manifest.json").unlink()
-    with pytest.raises(PipelineError, match="no complete graph"):
+    with pytest.raises(PipelineError, match="graph has no manifest.json, so it is incomplete"):
         DocumentGraph.load(small_corpus)
     assert run_graph(GraphConfig(), str(small_corpus))["edges"] == 7
     assert DocumentGraph.load(small_corpus).num_edges == 7

@@ -21,7 +21,7 @@ def test_print_graph_stats_table(small_corpus: Path, capsys):
 
 def test_cli_commands(small_corpus: Path, capsys):
     assert main(["graph", "stats", "--corpus", str(small_corpus)]) == 2  # not built yet: one-line error
-    assert "no complete graph" in capsys.readouterr().err
+    assert "graph does not exist: build it with `linkbert corpus graph" in capsys.readouterr().err
     assert main(["corpus", "graph", "--corpus", str(small_corpus), "graph.max_redirect_hops=4"]) == 0
     assert main(["graph", "stats", "--corpus", str(small_corpus)]) == 0
     assert "edges" in capsys.readouterr().out

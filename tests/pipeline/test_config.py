@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import PipelineConfig, config_hash, dump_yaml, load_config, read_yaml
+from pipeline.config import config_hash, dump_yaml, read_yaml
 from pipeline.errors import ConfigError
+from pipeline.tree import PipelineConfig, load_config
 
 
 def test_defaults_validate():

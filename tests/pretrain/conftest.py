@@ -31,8 +31,8 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def sample_corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled Wikipedia sample through the real corpus stages (MiniLM's tokenizer, segments <= 62)."""
-    from corpus.build import run_build
-    from pipeline.config import load_config
+    from pipeline.build import run_build
+    from pipeline.tree import load_config
 
     cfg = load_config(REPO / "configs" / "corpus" / "sample.yaml", ["segments.max_tokens=62"])
     dump = str(REPO / "tests" / "data" / "wiki" / "enwiki-sample.xml.bz2")

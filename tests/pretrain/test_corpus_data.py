@@ -75,6 +75,26 @@ def test_mismatched_builds_are_refused(synthetic_corpus_dir: Path, tmp_path: Pat
         LinkedCorpus.open(corpus_dir)
 
 
+def test_the_generated_corpus_is_in_the_current_formats(synthetic_corpus_dir: Path) -> None:
+    corpus = LinkedCorpus.open(synthetic_corpus_dir)
+    assert corpus.graph_manifest["format"] == "linkbert-graph/2"
+    assert corpus.segments_manifest["format"] == "linkbert-segments/1"
+    assert corpus.edge_kind is not None and np.all(corpus.edge_kind == 1)  # every link a hyperlink
+
+
+@pytest.mark.parametrize(
+    ("part", "version"), [("graph", "linkbert-graph/3"), ("segments", "linkbert-segments/2")]
+)
+def test_a_corpus_of_a_newer_format_is_refused(
+    synthetic_corpus_dir: Path, tmp_path: Path, part: str, version: str
+) -> None:
+    corpus_dir = _copy(synthetic_corpus_dir, tmp_path / "c")
+    path = corpus_dir / part / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "format": version}))
+    with pytest.raises(PipelineError, match=rf"{part}/manifest.json: version '{version}' .*make corpus"):
+        LinkedCorpus.open(corpus_dir)
+
+
 def test_missing_corpus_names_the_command(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match="linkbert corpus build"):
         LinkedCorpus.open(tmp_path / "nope")

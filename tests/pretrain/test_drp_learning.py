@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.config import load_config
+from pipeline.tree import load_config
 from pretrain.corpus_data import LinkedCorpus
 from pretrain.loader import build_train_loader
 from pretrain.model import build_model

@@ -271,7 +271,7 @@ def test_bf16_export_holds_the_rounded_weights(trained_run, exported, tmp_path):
 
 
 def test_eval_of_the_export_reproduces_the_runs_final_evaluation(trained_run, exported, tmp_path, capsys):
-    from pipeline.config import PipelineConfig
+    from pipeline.tree import PipelineConfig
 
     metrics = run_eval(str(exported), None, str(tmp_path / "eval.json"), PipelineConfig())
     rows = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
@@ -341,7 +341,7 @@ def test_bad_checkpoints_are_clear_errors(trained_run, tmp_path):
 
 
 def test_eval_of_a_non_export_is_a_clear_error(tmp_path):
-    from pipeline.config import PipelineConfig
+    from pipeline.tree import PipelineConfig
 
     with pytest.raises(PipelineError, match="not an exported model folder"):
         run_eval(str(tmp_path), None, None, PipelineConfig())
@@ -424,7 +424,7 @@ def test_an_export_of_another_dtype_never_replaces_one_silently(trained_run, exp
 def test_model_card_has_hub_metadata_and_the_resolved_configuration(trained_run, exported):
     import yaml
 
-    from pipeline.config import load_config
+    from pipeline.tree import load_config
     from pretrain.card_metadata import hub_metadata
 
     text = (exported / "README.md").read_text()

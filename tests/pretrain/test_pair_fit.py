@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.config import load_config
+from pipeline.tree import load_config
 from pretrain.corpus_data import LinkedCorpus
 from pretrain.pair_fit import pair_fit_warning
 from pretrain.preflight import GIB, LaunchShape, preflight

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli
-from pipeline.config import load_config
 from pipeline.errors import PipelineError
+from pipeline.tree import load_config
 from pretrain.preflight import GIB, LaunchShape, estimate_memory, model_dims, preflight
 from pretrain.synthetic import write_synthetic_corpus
 

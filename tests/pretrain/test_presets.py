@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import load_config
 from pipeline.errors import ConfigError
 from pipeline.paths import resolve_path
+from pipeline.tree import load_config
 from pretrain.distributed import plan_batches
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

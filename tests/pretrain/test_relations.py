@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline.config import ConfigError, load_config
+from pipeline.config import ConfigError
 from pipeline.errors import PipelineError
+from pipeline.tree import load_config
 from pretrain.config import DataConfig, DrpConfig
 from pretrain.corpus_data import LinkedCorpus
 from pretrain.counter_rng import below_array
@@ -105,7 +106,7 @@ def test_resume_of_a_run_saved_with_drp_classes(synthetic_corpus_dir: Path, tmp_
 @pytest.fixture(scope="module")
 def two_kind_corpus(tmp_path_factory: pytest.TempPathFactory) -> LinkedCorpus:
     """The bundled sample with a graph of hyperlinks and random edges (two edge kinds)."""
-    from corpus.build import run_build
+    from pipeline.build import run_build
 
     cfg = load_config(
         REPO / "configs" / "corpus" / "sample.yaml",

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from corpus.build import point_link
+from pipeline.build import point_link
 from pipeline.errors import PipelineError
 from pretrain.checkpoint import MARKER, list_checkpoints
 from pretrain.export import run_export
@@ -88,7 +88,7 @@ def test_rebuilt_corpus_under_the_same_name_does_not_change_the_run(corpora: Pat
     tokenizer = (export / "tokenizer.json").read_text()
     assert tokenizer == (corpora / "papers-1" / "segments" / "tokenizer" / "tokenizer.json").read_text()
 
-    from pipeline.config import PipelineConfig
+    from pipeline.tree import PipelineConfig
     from pretrain.evaluate import run_eval
 
     with pytest.raises(PipelineError, match="exported with tokenizer .* another one"):

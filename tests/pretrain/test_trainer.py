@@ -228,8 +228,8 @@ def test_global_batch_must_divide(synthetic_corpus_dir: Path, tmp_path: Path, ca
 
 @pytest.mark.slow  # builds the real sample corpus with the corpus stages, then trains a real 6-layer BERT
 def test_demo_preset_warm_starts_on_the_real_sample_corpus(tmp_path: Path):
-    from corpus.build import run_build
-    from pipeline.config import load_config
+    from pipeline.build import run_build
+    from pipeline.tree import load_config
 
     sample = load_config(REPO / "configs" / "corpus" / "sample.yaml")
     dump = str(REPO / "tests" / "data" / "wiki" / "enwiki-sample.xml.bz2")

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from corpus.build import build_key, point_link, run_build
+from pipeline.build import build_key, point_link, run_build
 from pipeline.cli import main
-from pipeline.config import config_hash, load_config
+from pipeline.config import config_hash
 from pipeline.errors import PipelineError
-
-from .conftest import SAMPLE_CONFIG, SAMPLE_DUMP
+from pipeline.tree import load_config
+from tests.conftest import SAMPLE_CONFIG, SAMPLE_DUMP
 
 
 def test_build_makes_every_stage_and_links_the_folder(segments_built_sample: Path):

@@ -1,5 +1,8 @@
 """`linkbert corpus build`: extract -> graph -> segments into `ROOT/NAME-<hash>/`, then `ROOT/NAME` -> it.
 
+Orchestration: it runs the three corpus stages, each of which keeps its own output lifecycle
+(`pipeline/stage.py`); this adds the keyed folder of the whole corpus and the symlink.
+
 The hash covers what decides the corpus: the extraction config (less how it runs), the graph config,
 what decides the segments (bounds and the tokenizer's identity) and each input's path, size and
 mtime. A changed config or input therefore builds a new folder beside the old one (never overwrites
@@ -17,27 +20,20 @@ from typing import Any
 
 from datatrove.utils.logging import logger
 
-from corpus.segments import tokenizer_identity
-from pipeline.config import PipelineConfig, config_hash, to_dict
+from corpus.extract import EXECUTION_ONLY, run_extract
+from corpus.segments import run_segments, tokenizer_identity
+from graph.build import run_graph
+from pipeline.config import to_dict
 from pipeline.errors import PipelineError
-
-# How the extraction runs, not what it makes (the extract stage's own fingerprint leaves them out too).
-EXTRACT_EXECUTION_ONLY = ("workers", "executor", "bz2_decompressor")
-
-
-def _input_identity(raw: str) -> dict[str, Any]:
-    path = os.path.abspath(raw)
-    if not os.path.exists(path):  # a folder too: --format hf reads a save_to_disk folder
-        raise PipelineError(f"{raw}: no such file (check --input / --index)")
-    st = os.stat(path)
-    return {"path": path, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+from pipeline.stage import file_identity, keyed_folder
+from pipeline.tree import PipelineConfig
 
 
 def build_key(cfg: PipelineConfig, inputs: list[str], index: str | None = None) -> dict[str, Any]:
     """What the corpus folder's hash covers."""
     if not inputs:
         raise PipelineError("corpus build: no --input files given")
-    corpus = {k: v for k, v in to_dict(cfg.corpus).items() if k not in EXTRACT_EXECUTION_ONLY}
+    corpus = {k: v for k, v in to_dict(cfg.corpus).items() if k not in EXECUTION_ONLY}
     return {
         "corpus": corpus,
         "graph": to_dict(cfg.graph),
@@ -46,8 +42,8 @@ def build_key(cfg: PipelineConfig, inputs: list[str], index: str | None = None) 
             "min_tokens": cfg.segments.min_tokens,
             "tokenizer": tokenizer_identity(cfg.segments),
         },
-        "inputs": [_input_identity(p) for p in inputs],
-        "index": _input_identity(index) if index else None,
+        "inputs": [file_identity(p) for p in inputs],
+        "index": file_identity(index) if index else None,
     }
 
 
@@ -64,10 +60,6 @@ def point_link(link: Path, target: Path) -> None:
 
 def run_build(cfg: PipelineConfig, inputs: list[str], root: str, name: str, index: str | None = None) -> Path:
     """Build (or reuse) the corpus folder of this config and these inputs; returns its path."""
-    from corpus.extract import run_extract
-    from corpus.segments import run_segments
-    from graph.build import run_graph
-
     if not name or "/" in name or name.startswith("."):
         raise PipelineError(f"--name {name!r}: give a plain folder name (no '/', not starting with '.')")
     for section in ("corpus", "segments"):
@@ -76,10 +68,9 @@ def run_build(cfg: PipelineConfig, inputs: list[str], root: str, name: str, inde
                 f"corpus build waits for each stage, but {section}.executor.kind=slurm submits jobs and returns; "
                 "run `linkbert corpus extract`, `corpus graph` and `corpus segments` one after another instead"
             )
-    key = build_key(cfg, inputs, index)
-    base = Path(os.path.abspath(root))
+    folder = keyed_folder(root, name, build_key(cfg, inputs, index))
+    base = folder.parent
     base.mkdir(parents=True, exist_ok=True)
-    folder = base / f"{name}-{config_hash(key)}"
     logger.info(f"corpus build: {folder}")
     run_extract(cfg.corpus, inputs=list(inputs), output=str(folder), index=index)
     run_graph(cfg.graph, str(folder))

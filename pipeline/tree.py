@@ -1,0 +1,50 @@
+"""The whole configuration tree: every stage's section side by side, as a preset file holds them.
+
+The stages own their sections (`corpus/config.py`, `graph/config.py`, `pretrain/config.py`); the config
+machinery (`pipeline/config.py`) knows none of them. This module puts them together for what sees the
+whole pipeline: the command line, the corpus build, and pretraining, whose run records the tree it
+was started with. It sits above the corpus stages and beside pretraining, so importing a corpus stage
+never loads pretraining's config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from corpus.config import CorpusConfig, SegmentsConfig
+from graph.config import GraphConfig
+from pipeline import config as machinery
+from pretrain.config import (
+    CheckpointConfig,
+    DataConfig,
+    DrpConfig,
+    EvalConfig,
+    LoggingConfig,
+    ModelConfig,
+    TrainConfig,
+)
+
+
+@dataclass
+class PipelineConfig:
+    """The whole tree. A preset file may set any subset; the rest keeps these defaults."""
+
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    segments: SegmentsConfig = field(default_factory=SegmentsConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    drp: DrpConfig = field(default_factory=DrpConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> PipelineConfig:
+    """Read a preset (or the defaults when `path` is None), apply overrides, validate everything."""
+    return machinery.load_tree(PipelineConfig, path, overrides)
+
+
+__all__ = ["PipelineConfig", "load_config"]
