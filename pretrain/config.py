@@ -65,7 +65,8 @@ class DrpConfig:
             log.warning(
                 "drp.classes=%d is deprecated: read as drp.relations=[%s]", self.classes, ",".join(mapped)
             )
-            self.relations = mapped
+            # Saved as the list only: a resolved config names its relations one way.
+            self.relations, self.classes = mapped, None
         unknown = [r for r in self.relations if r not in RELATIONS]
         if unknown:
             raise ValueError(

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from formats import documents as documents_format
+from formats import graph as graph_format
+from formats import segments as segments_format
 from pipeline.tree import PipelineConfig
 from pretrain.card_metadata import front_matter, resolved_config_yaml
 
@@ -46,14 +49,6 @@ def read_metrics(path: Path, *, up_to_step: int | None = None) -> list[dict[str,
         if isinstance(row, dict) and (up_to_step is None or row.get("step", 0) <= up_to_step):
             rows.append(row)
     return rows
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
 
 
 def _fmt(value: Any) -> str:
@@ -109,16 +104,14 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> bool:
 
 def _data_section(cfg: PipelineConfig, corpus_dir: Path) -> list[str]:
     lines = ["## Data", "", f"Corpus folder: `{cfg.data.corpus}`.", ""]
+    graph = graph_format.peek_stats(corpus_dir) or graph_format.peek_manifest(corpus_dir)
     sources = [
-        ("documents (extraction)", corpus_dir / "stats.json", CORPUS_KEYS),
-        ("graph", corpus_dir / "graph" / "stats.json", GRAPH_KEYS),
-        ("segments", corpus_dir / "segments" / "manifest.json", SEGMENT_KEYS),
+        ("documents (extraction)", documents_format.peek_stats(corpus_dir), CORPUS_KEYS),
+        ("graph", graph, GRAPH_KEYS),
+        ("segments", segments_format.peek_manifest(corpus_dir), SEGMENT_KEYS),
     ]
     rows: list[tuple[str, Any]] = []
-    for label, path, keys in sources:
-        data = _read_json(path)
-        if not data and label == "graph":
-            data = _read_json(corpus_dir / "graph" / "manifest.json")
+    for label, data, keys in sources:
         rows += [(f"{label}: {k}", data[k]) for k in keys if k in data]
     if rows:
         lines += _table(rows, ("statistic", "value"))
