@@ -170,3 +170,23 @@ def test_documents_without_words_and_graphs_without_links(tmp_path: Path):
     assert g.stats["tfidf"]["docs_without_terms"] == 2
     assert g.stats["edges_by_source"] == {"tfidf": 12, "random": 0}  # 6 river documents x 2
     assert not np.isin([6, 7], src).any() and not np.isin([6, 7], dst).any()
+
+
+def test_a_new_source_is_one_module_plus_its_registration(topical: Path, monkeypatch):
+    # The whole of adding a source: a module with `build` (tests/graph/plugin_reverse.py) and its line
+    # in SOURCES. Config, build, edge kinds, stats and the kind mask then know it by name.
+    from graph.sources import SOURCES
+
+    monkeypatch.setitem(SOURCES, "reverse", "tests.graph.plugin_reverse")
+    cfg = load_config(None, ["graph.sources=[hyperlinks, reverse]"]).graph
+    run_graph(cfg, str(topical))
+    g = DocumentGraph.load(topical)
+    assert g.edge_kinds == ["hyperlinks", "reverse"]
+    src = csr_sources(g.indptr)
+    keys = (src.astype(np.int64) << 32) | g.indices
+    forward = keys[g.kind_mask(["hyperlinks"])]
+    backward = keys[g.kind_mask(["reverse"])]
+    flipped = np.sort(((forward & 0xFFFFFFFF) << 32) | (forward >> 32))
+    assert len(forward) > 0 and np.array_equal(backward, flipped)
+    stats = json.loads((g.path / "stats.json").read_text())
+    assert stats["edges_by_source"] == {"hyperlinks": len(forward), "reverse": len(backward)}
