@@ -173,7 +173,10 @@ class MetricsLogger:
         row.update(extra)
         self._emit(row, step)
         if self._bar is not None and "loss" in row:
-            self._bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row.get('lr', 0):.2e}")
+            shown = {"loss": f"{row['loss']:.4f}", "lr": f"{row.get('lr', 0):.2e}"}
+            if "lr_fresh" in row:
+                shown["lr_heads"] = f"{row['lr_fresh']:.2e}"
+            self._bar.set_postfix(shown)
         return row
 
     def log_eval(self, step: int, metrics: dict[str, Any]) -> None:

@@ -98,7 +98,7 @@ def _run(
             stop_now = result.stop
             done = state.step >= stop_step or stop_now
             if state.step % cfg.logging.every == 0 or done:
-                metrics.log_train(state.step, _progress(state, result.lr))
+                metrics.log_train(state.step, _progress(state, result.lr, result.lr_fresh))
             if heldout.due(state.step, cfg.train.max_steps):
                 heldout.run(model, metrics, state.step)
             if state.step % cfg.checkpoint.every == 0 or done:
@@ -132,6 +132,8 @@ def train_step(
     """One optimizer step over `plan.accumulation` micro batches."""
     model.train()
     lr = optimizer.param_groups[0]["lr"]
+    # The new heads' lr beside the encoder's: during train.fresh_warmup_steps the encoder's is 0.
+    lr_fresh = next((g["lr"] for g in optimizer.param_groups if g.get("fresh")), None)
     finite = torch.ones((), dtype=torch.bool, device=acc.device)
     for _ in range(plan.accumulation):
         batch = next(batches)
@@ -163,7 +165,7 @@ def train_step(
         optimizer.zero_grad(set_to_none=True)
     state.tokens_seen += int(tokens)
     grad_norm = None if raw_norm is None or skipped else norm.item()
-    return StepResult(skipped=skipped, grad_norm=grad_norm, lr=lr, stop=stop_now > 0)
+    return StepResult(skipped=skipped, grad_norm=grad_norm, lr=lr, stop=stop_now > 0, lr_fresh=lr_fresh)
 
 
 @dataclass
@@ -172,6 +174,7 @@ class StepResult:
     grad_norm: float | None  # before clipping
     lr: float  # the learning rate this step used
     stop: bool  # a rank received SIGTERM/SIGINT
+    lr_fresh: float | None = None  # the warm start's new tensors' lr (None: no such group)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -430,13 +433,16 @@ def _advance(state: TrainerState, plan: BatchPlan, skipped: bool, max_nonfinite:
         )
 
 
-def _progress(state: TrainerState, lr: float) -> dict[str, Any]:
-    return {
+def _progress(state: TrainerState, lr: float, lr_fresh: float | None = None) -> dict[str, Any]:
+    row = {
         "lr": lr,
         "samples": state.samples_consumed,
         "tokens_seen": state.tokens_seen,
         "nonfinite_steps": state.nonfinite_steps,
     }
+    if lr_fresh is not None:
+        row["lr_fresh"] = lr_fresh
+    return row
 
 
 class HeldOut:

@@ -253,6 +253,9 @@ def test_demo_preset_warm_starts_on_the_real_sample_corpus(tmp_path: Path):
     rows = read_metrics(tmp_path / "demo")
     assert [r["step"] for r in rows] == list(range(1, 7))
     assert rows[-1]["mlm_loss"] < rows[0]["mlm_loss"]  # the new MLM head learns on top of the real encoder
+    # The encoder waits train.fresh_warmup_steps (10, longer than this run) while the new heads learn;
+    # the metrics show both lrs.
+    assert all(r["lr"] == 0 and r["lr_fresh"] > 0 for r in rows)
     assert read_metrics(tmp_path / "demo", "eval")[0]["step"] == 6
     config = json.loads(
         (tmp_path / "demo" / "checkpoints" / "step-00000006" / "model_config.json").read_text()
