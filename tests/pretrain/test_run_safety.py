@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +22,7 @@ from pretrain.export import run_export
 from pretrain.pin import PIN_FILE
 from pretrain.run_lock import LOCK_FILE
 from pretrain.synthetic import write_synthetic_corpus
-from tests.pretrain.test_trainer import read_metrics, run_cli, tiny_args
+from tests.pretrain.test_trainer import read_metrics, run_cli, start_endless_run, tiny_args
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -103,25 +101,8 @@ def test_rebuilt_corpus_under_the_same_name_does_not_change_the_run(corpora: Pat
 def test_a_second_launch_on_a_running_run_stops_at_once_naming_the_holder(
     corpora: Path, tmp_path: Path, capsys
 ):
-    args = tiny_args(
-        corpora / "papers-1", tmp_path, "busy", "train.max_steps=100000", "checkpoint.every=100000"
-    )
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    first = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "pretrain", *args],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    metrics = tmp_path / "busy" / "metrics.jsonl"
+    first, args = start_endless_run(corpora / "papers-1", tmp_path, "busy")
     try:
-        deadline = time.monotonic() + 120
-        while not metrics.exists():
-            assert first.poll() is None, first.stdout.read()
-            assert time.monotonic() < deadline, "no training progress within 120 s"
-            time.sleep(0.2)
         config_before = (tmp_path / "busy" / "config.yaml").read_bytes()
         capsys.readouterr()
         assert run_cli([*args, "train.lr=1e-3"]) == 2

@@ -157,12 +157,12 @@ def test_resume_refuses_a_changed_data_stream(synthetic_corpus_dir: Path, tmp_pa
     assert run_cli([*args, "train.lr=1e-3", "train.stop_after=4", "--resume", "auto"]) == 0
 
 
-def test_sigterm_checkpoints_and_resumes_past_a_cut_off_checkpoint(
-    synthetic_corpus_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
-):
-    args = tiny_args(
-        synthetic_corpus_dir, tmp_path, "preempted", "train.max_steps=100000", "checkpoint.every=100000"
-    )
+def start_endless_run(
+    corpus: Path, tmp_path: Path, name: str, logged_rows: int = 1
+) -> tuple[subprocess.Popen, list[str]]:
+    """`linkbert pretrain` of the tiny model in a child process with a schedule it will not finish,
+    returned once its metrics.jsonl holds `logged_rows` rows (stop it with SIGTERM)."""
+    args = tiny_args(corpus, tmp_path, name, "train.max_steps=100000", "checkpoint.every=100000")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "pretrain", *args],
@@ -172,12 +172,22 @@ def test_sigterm_checkpoints_and_resumes_past_a_cut_off_checkpoint(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    metrics = tmp_path / "preempted" / "metrics.jsonl"
+    metrics = tmp_path / name / "metrics.jsonl"
     deadline = time.monotonic() + 120
-    while not (metrics.exists() and metrics.read_text().count("\n") >= 3):
-        assert proc.poll() is None, proc.stdout.read()
-        assert time.monotonic() < deadline, "no training progress within 120 s"
+    while not (metrics.exists() and metrics.read_text().count("\n") >= logged_rows):
+        if proc.poll() is not None:
+            raise AssertionError(proc.stdout.read())
+        if time.monotonic() >= deadline:
+            proc.kill()
+            raise AssertionError("no training progress within 120 s")
         time.sleep(0.2)
+    return proc, args
+
+
+def test_sigterm_checkpoints_and_resumes_past_a_cut_off_checkpoint(
+    synthetic_corpus_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    proc, args = start_endless_run(synthetic_corpus_dir, tmp_path, "preempted", logged_rows=3)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
