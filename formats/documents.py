@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from formats.version import check_version, peek_json
+from formats.version import check_version, peek_json, write_versioned
 from pipeline.atomic import atomic_path, write_json_atomic
 from pipeline.errors import PipelineError
 
@@ -155,11 +155,8 @@ def write_stats(corpus_dir: str | Path, stats: dict[str, Any]) -> None:
 
 
 def write_manifest(corpus_dir: str | Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """`extract.json` with the format version; the caller writes it after every shard and stats.json.
-    Returns what was written."""
-    written = {**manifest, FORMAT_KEY: FORMAT}
-    write_json_atomic(Path(corpus_dir) / EXTRACT_MANIFEST, written)
-    return written
+    """`extract.json` with the format version; the caller writes it after every shard and stats.json."""
+    return write_versioned(Path(corpus_dir) / EXTRACT_MANIFEST, manifest, FORMAT, key=FORMAT_KEY)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from formats.version import check_version, peek_json, read_json
+from formats.version import peek_json, read_json, read_versioned, require, write_versioned
 from pipeline.atomic import atomic_path, write_json_atomic
 from pipeline.errors import PipelineError
 
@@ -69,11 +69,8 @@ def write_files(
 
 
 def write_manifest(out: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """`manifest.json` with the format version: written last, it marks the folder complete. Returns
-    what was written."""
-    written = {**manifest, "format": FORMAT}
-    write_json_atomic(out / MANIFEST, written)
-    return written
+    """`manifest.json` with the format version: written last, it marks the folder complete."""
+    return write_versioned(out / MANIFEST, manifest, FORMAT)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -82,26 +79,13 @@ def write_manifest(out: Path, manifest: dict[str, Any]) -> dict[str, Any]:
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
     """The manifest of graph folder `folder` (version checked), or None when absent (not built or cut off)."""
-    path = folder / MANIFEST
-    if not path.is_file():
-        return None
-    manifest = read_json(path, f"delete {folder} and rerun the graph")
-    check_version(manifest.get("format", SUPPORTED[0]), SUPPORTED, path)
-    return manifest
+    return read_versioned(folder / MANIFEST, SUPPORTED, f"delete {folder} and rerun the graph", SUPPORTED[0])
 
 
 def require_manifest(corpus_dir: str | Path) -> dict[str, Any]:
     """The graph manifest of a corpus folder; a PipelineError saying how to build it when it is absent."""
     folder = graph_dir(corpus_dir)
-    manifest = read_manifest(folder)
-    if manifest is None:
-        if not folder.is_dir():
-            raise PipelineError(f"{folder} does not exist: build it with `{build_command(corpus_dir)}`")
-        raise PipelineError(
-            f"{folder} has no {MANIFEST}, so it is incomplete (not built, or cut off): "
-            f"rerun `{build_command(corpus_dir)}`"
-        )
-    return manifest
+    return require(read_manifest(folder), folder, MANIFEST, build_command(corpus_dir))
 
 
 def manifest_sha256(corpus_dir: str | Path) -> str:

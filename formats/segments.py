@@ -17,8 +17,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from formats.version import check_version, peek_json, read_json
-from pipeline.atomic import atomic_path, write_json_atomic
+from formats.version import peek_json, read_versioned, require, write_versioned
+from pipeline.atomic import atomic_path
 from pipeline.errors import PipelineError
 
 SEGMENTS_DIR = "segments"
@@ -59,11 +59,8 @@ def write_index(out: Path, segments: np.ndarray, doc_segments: np.ndarray) -> No
 
 
 def write_manifest(out: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """`manifest.json` with the format version: written last, it marks the folder complete. Returns
-    what was written."""
-    written = {**manifest, "format": FORMAT}
-    write_json_atomic(out / MANIFEST, written)
-    return written
+    """`manifest.json` with the format version: written last, it marks the folder complete."""
+    return write_versioned(out / MANIFEST, manifest, FORMAT)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -72,25 +69,12 @@ def write_manifest(out: Path, manifest: dict[str, Any]) -> dict[str, Any]:
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
     """The manifest of segments folder `folder` (version checked), or None when absent."""
-    path = folder / MANIFEST
-    if not path.is_file():
-        return None
-    manifest = read_json(path, f"delete {folder} and rerun the segments")
-    check_version(manifest.get("format", FORMAT), SUPPORTED, path)
-    return manifest
+    return read_versioned(folder / MANIFEST, SUPPORTED, f"delete {folder} and rerun the segments", FORMAT)
 
 
 def require_manifest(corpus_dir: str | Path) -> dict[str, Any]:
     folder = segments_dir(corpus_dir)
-    manifest = read_manifest(folder)
-    if manifest is None:
-        if not folder.is_dir():
-            raise PipelineError(f"{folder} does not exist: build it with `{build_command(corpus_dir)}`")
-        raise PipelineError(
-            f"{folder} has no {MANIFEST}, so it is incomplete (not built, or cut off): "
-            f"rerun `{build_command(corpus_dir)}`"
-        )
-    return manifest
+    return require(read_manifest(folder), folder, MANIFEST, build_command(corpus_dir))
 
 
 def peek_manifest(corpus_dir: str | Path) -> dict[str, Any]:

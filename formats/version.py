@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipeline.atomic import write_json_atomic
 from pipeline.errors import PipelineError
 
 UPGRADE_HINT = (
@@ -50,3 +51,36 @@ def peek_json(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def write_versioned(
+    path: Path, manifest: dict[str, Any], version: str, key: str = "format"
+) -> dict[str, Any]:
+    """`manifest` with the format version under `key`, written atomically (last: it marks the output
+    complete). Returns what was written."""
+    written = {**manifest, key: version}
+    write_json_atomic(path, written)
+    return written
+
+
+def read_versioned(
+    path: Path, supported: tuple[str, ...], rebuild: str, unversioned: str, key: str = "format"
+) -> dict[str, Any] | None:
+    """The manifest at `path` with its version checked (`unversioned`: what a manifest without one
+    is), or None when absent (not built, or cut off before it)."""
+    if not path.is_file():
+        return None
+    manifest = read_json(path, rebuild)
+    check_version(manifest.get(key, unversioned), supported, path)
+    return manifest
+
+
+def require(manifest: dict[str, Any] | None, folder: Path, name: str, build_command: str) -> dict[str, Any]:
+    """`manifest`, or a PipelineError saying how to build `folder` when it has none."""
+    if manifest is not None:
+        return manifest
+    if not folder.is_dir():
+        raise PipelineError(f"{folder} does not exist: build it with `{build_command}`")
+    raise PipelineError(
+        f"{folder} has no {name}, so it is incomplete (not built, or cut off): rerun `{build_command}`"
+    )

@@ -8,7 +8,6 @@ model's real sizes and the corpus's own recorded configs, so it describes what w
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import yaml
 from formats import documents
 from formats import graph as graph_format
 from formats import segments as segments_format
+from formats.version import peek_json
 from pipeline.config import to_dict
 from pipeline.paths import resolve_path
 from pipeline.tree import PipelineConfig
@@ -34,14 +34,6 @@ MODEL_KEYS = (
 )
 _HUB_ID = re.compile(r"""(?:from_pretrained|SentenceTransformer)\(\s*['"]([\w.-]+/[\w.-]+)['"]""")
 _WIKI_LANGUAGE = re.compile(r"^([a-z]{2,3}(?:[-_][a-z]+)?)wiki")
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _front_matter(path: Path) -> dict[str, Any]:
@@ -75,7 +67,7 @@ def base_model(init_from: str | None) -> tuple[str | None, str | None]:
     except OSError:
         pass
     if hub_id is None:
-        name = _read_json(folder / "config.json").get("_name_or_path", "")
+        name = peek_json(folder / "config.json").get("_name_or_path", "")
         hub_id = name if isinstance(name, str) and name.count("/") == 1 and not Path(name).exists() else None
     license_ = meta.get("license") if isinstance(meta.get("license"), str) else None
     return hub_id, license_
