@@ -1,29 +1,33 @@
-"""Does DRP learn on real text? The project's pretraining path against a bare Hugging Face classifier.
+"""Does pretraining teach DRP more than a frozen encoder already knows? The project's path against the
+strongest cheap baseline, on real text.
 
 On the bundled English Wikipedia sample (built with segments that pair up within `--seq-len`: 62 tokens
-for the default 128), for 2 classes (contiguous / random) and 3 (+ linked), the same pairs go through:
+for the default 128), with the relations of the preset (contiguous, random, linked), the same held-out
+pairs (equal counts per relation, from held-out documents with links, DRP scored unmasked) go through:
 
-  ours      `linkbert pretrain` in this process: the pair sampler, the MLM collator (MLM on),
-            `LinkBertForPreTraining` warm-started from the bundled MiniLM (no MLM head, no NSP head),
-            the project's optimizer groups and schedule, held-out evaluation on the balanced set;
-            the config is a preset (default: configs/pretrain/demo.yaml) resized to the bench's shape.
-  baseline  `transformers.BertForSequenceClassification` from the same weights, fed the same training
-            batches unmasked, AdamW + linear warmup/decay at `--baseline-lr` (a usual fine-tuning lr);
-            evaluated on the same held-out pairs, unmasked.
+  ours        `linkbert pretrain` in this process: the pair sampler, the MLM collator (MLM on),
+              `LinkBertForPreTraining` warm-started from the bundled MiniLM, the project's optimizer
+              groups and schedule, held-out evaluation; the config is a preset (default:
+              configs/pretrain/demo.yaml) resized to the bench's shape.
+  cosine      the zero-training baseline the trainer logs beside every evaluation: the frozen warm
+              start's cosine of A's and B's mean-pooled embeddings, thresholds fit on training pairs.
+  mlm-only    the same run with `model.drp_weight=0`: held-out MLM loss on the same masked text, so
+              DRP's price (or gain) for MLM is measured, not assumed (`--skip-mlm-only` leaves it out).
+  classifier  `transformers.BertForSequenceClassification` from the same weights, fed the same training
+              batches unmasked, AdamW + linear warmup/decay at `--baseline-lr` (a usual fine-tuning lr);
+              evaluated on the same held-out pairs, unmasked (`--skip-baseline` leaves it out).
 
-Same steps, batch, seed and held-out pairs (equal counts per relation, from held-out documents). The two
-train at the same time, each in a process of its own with one thread (`--serial`: one after the other).
+The trained paths run at the same time, each in a process of its own with one thread.
 
-    .venv/bin/python bench/drp_learning.py [--steps 100] [--eval-every 100] [--classes 2 3]
+    .venv/bin/python bench/drp_learning.py [--steps 200] [--eval-every 50] [--classes 3]
         [--precision auto|fp32|bf16] [--preset configs/pretrain/demo.yaml] [--set train.lr=1e-4 ...]
-        [--baseline-lr 3e-5]
 
-Both paths compute in the same precision: by default bf16 autocast (`train.mixed_precision=bf16` for
-ours) where the CPU has native bf16, which takes ~1.7x less time than fp32 for the same accuracies
-(bench/RESULTS.md); fp32 elsewhere.
+Both compute in the same precision: by default bf16 autocast (`train.mixed_precision=bf16` for ours)
+where the CPU has native bf16, ~1.7x less time than fp32 for the same accuracies; fp32 elsewhere.
 
-Prints held-out accuracy of both at every evaluation, then one RESULT line per class count and, last,
-the one with the lower ratio: `RESULT drp_heldout_acc=<ours> acc baseline=<hf> ratio=<ours/hf>`.
+Prints held-out accuracy per relation of each at every evaluation, then one RESULT line per class count
+and, last, the one with the lower ratio: `RESULT drp_heldout_acc=<ours> acc baseline=<frozen cosine>
+ratio=<ours/cosine>`.
 """
 
 from __future__ import annotations
@@ -95,13 +99,14 @@ def overrides(args: argparse.Namespace, corpus: Path, out: Path, classes: int, n
         "logging.progress_bar=false",
         f"eval.every={args.eval_every}",
         f"eval.pairs={args.pairs}",
+        "eval.retrieval_queries=0",
         f"train.mixed_precision={'bf16' if args.precision == 'bf16' else 'no'}",
         *args.set,
     ]
 
 
-def run_ours(cfg) -> dict[int, float]:
-    """`linkbert pretrain` in this process; held-out DRP accuracy by step from its metrics.jsonl."""
+def run_ours(cfg) -> dict[int, dict]:
+    """`linkbert pretrain` in this process; its held-out evaluation rows by step (from metrics.jsonl)."""
     from accelerate.state import AcceleratorState, GradientState
 
     from pretrain.trainer import run_pretrain
@@ -163,6 +168,20 @@ def hf_accuracy(model, heldout, precision: str) -> tuple[float, list[float]]:
     return hits / total, [per_class[c][0] / per_class[c][1] for c in sorted(per_class)]
 
 
+def heldout_batches(cfg, corpus, batch: int):
+    """The run's own held-out set (the trainer's caps), unsharded."""
+    return build_heldout_batches(
+        corpus,
+        cfg.data,
+        cfg.drp,
+        seed=cfg.train.seed,
+        micro_batch_size=batch,
+        pairs=cfg.eval.pairs,
+        max_pairs_per_edge=cfg.eval.max_pairs_per_edge,
+        max_pairs_per_document=cfg.eval.max_pairs_per_document,
+    )
+
+
 def run_baseline(cfg, args: argparse.Namespace) -> dict[int, dict]:
     """The bare Hugging Face loop on the same batches, unmasked."""
     from transformers import BertForSequenceClassification, get_linear_schedule_with_warmup
@@ -179,9 +198,7 @@ def run_baseline(cfg, args: argparse.Namespace) -> dict[int, dict]:
             corpus, cfg.data, cfg.drp, seed=cfg.train.seed, micro_batch_size=args.batch, rank=0, world_size=1
         )
     )
-    heldout = build_heldout_batches(
-        corpus, cfg.data, cfg.drp, seed=cfg.train.seed, micro_batch_size=args.batch, pairs=args.pairs
-    )
+    heldout = heldout_batches(cfg, corpus, args.batch)
     results = {}
     model.train()
     for step in range(1, cfg.train.max_steps + 1):
@@ -203,33 +220,56 @@ def run_baseline(cfg, args: argparse.Namespace) -> dict[int, dict]:
     return results
 
 
-def start_baseline(args: argparse.Namespace, corpus: Path, work: Path, classes: int) -> tuple:
-    """The baseline for `classes` in a child process of this script, beside ours (one thread each)."""
-    out = work / f"baseline-{classes}.json"
+def start_child(args: argparse.Namespace, work: Path, classes: int, role: str) -> tuple:
+    """A trained comparison (`role`) for `classes` in a child process of this script, beside ours."""
+    out = work / f"{role}-{classes}.json"
     out.unlink(missing_ok=True)
     argv = [sys.executable, str(Path(__file__).resolve()), *sys.argv[1:], "--work", str(work)]
-    argv += ["--role", "baseline", "--classes", str(classes), "--result-json", str(out)]
+    argv += ["--role", role, "--classes", str(classes), "--result-json", str(out)]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL), out
+    return subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL), out, role
 
 
-def finish_baseline(child: tuple) -> tuple[dict[int, dict], float]:
-    process, out = child
+def finish_child(child: tuple | None) -> tuple[dict[int, dict], float]:
+    if child is None:
+        return {}, 0.0
+    process, out, role = child
     if process.wait() != 0:
-        raise SystemExit(f"the baseline process failed (exit {process.returncode}); rerun with --serial")
+        raise SystemExit(f"the {role} process failed (exit {process.returncode}); rerun with --serial")
     data = json.loads(out.read_text())
     return {int(k): v for k, v in data["results"].items()}, data["cpu_s"]
+
+
+def child_role(args: argparse.Namespace, corpus: Path, work: Path) -> None:
+    """This process is a child: run its comparison and write its results."""
+    classes = args.classes[0]
+    if args.role == "baseline":
+        cfg = load_config(args.preset, overrides(args, corpus, work / "runs", classes, f"ours-{classes}"))
+        results = run_baseline(cfg, args)
+    else:
+        name = f"mlm-only-{classes}"
+        cfg = load_config(
+            args.preset, [*overrides(args, corpus, work / "runs", classes, name), "model.drp_weight=0"]
+        )
+        results = run_ours(cfg)
+    write_text_atomic(Path(args.result_json), json.dumps({"results": results, "cpu_s": time.process_time()}))
+
+
+def _per_class(row: dict, names: list[str], prefix: str) -> str:
+    return " ".join(
+        f"{row.get(prefix + n) if row.get(prefix + n) is not None else float('nan'):.2f}" for n in names
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default=str(ROOT / "configs" / "pretrain" / "demo.yaml"))
     parser.add_argument("--set", nargs="*", default=[], help="extra config overrides for our path")
-    parser.add_argument("--classes", nargs="+", type=int, default=[2, 3])
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--classes", nargs="+", type=int, default=[3])
+    parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seq-len", type=int, default=128, help="pair length; segments are cut to fit two")
-    parser.add_argument("--eval-every", type=int, default=None, help="default: only at the last step")
+    parser.add_argument("--eval-every", type=int, default=50)
     parser.add_argument("--pairs", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--baseline-lr", type=float, default=3e-5)
@@ -237,29 +277,26 @@ def main() -> None:
         "--precision",
         choices=["auto", "fp32", "bf16"],
         default="auto",
-        help="both paths; auto = bf16 autocast where the CPU computes bf16 natively, else fp32",
+        help="every path; auto = bf16 autocast where the CPU computes bf16 natively, else fp32",
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of each of the two processes")
-    parser.add_argument("--serial", action="store_true", help="the baseline after ours, in this process")
-    parser.add_argument("--skip-baseline", action="store_true", help="our path only (for sweeps)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each process")
+    parser.add_argument("--serial", action="store_true", help="the comparisons after ours, in this process")
+    parser.add_argument("--skip-baseline", action="store_true", help="leave out the plain classifier")
+    parser.add_argument("--skip-mlm-only", action="store_true", help="leave out the MLM-only run")
     parser.add_argument("--work", default=None, help="folder for the corpus and runs (default: a temp dir)")
-    parser.add_argument("--role", choices=["both", "baseline"], default="both", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--role", choices=["both", "baseline", "mlm-only"], default="both", help=argparse.SUPPRESS
+    )
     parser.add_argument("--result-json", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    args.eval_every = args.eval_every or args.steps
     if args.precision == "auto":
         args.precision = "bf16" if native_bf16() else "fp32"
     torch.set_num_threads(args.threads)
 
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="drp-bench-"))
     corpus = bench_corpus(work / "corpus", args.seq_len)
-    if args.role == "baseline":
-        classes = args.classes[0]
-        cfg = load_config(args.preset, overrides(args, corpus, work / "runs", classes, f"ours-{classes}"))
-        results = run_baseline(cfg, args)
-        write_text_atomic(
-            Path(args.result_json), json.dumps({"results": results, "cpu_s": time.process_time()})
-        )
+    if args.role != "both":
+        child_role(args, corpus, work)
         return
 
     lines = []
@@ -267,55 +304,88 @@ def main() -> None:
     for classes in args.classes:
         name = f"ours-{classes}"
         cfg = load_config(args.preset, overrides(args, corpus, work / "runs", classes, name))
-        child = None if args.skip_baseline or args.serial else start_baseline(args, corpus, work, classes)
+        roles = [
+            r for r, skip in (("baseline", args.skip_baseline), ("mlm-only", args.skip_mlm_only)) if not skip
+        ]
+        children = {} if args.serial else {r: start_child(args, work, classes, r) for r in roles}
         t0 = time.process_time()
         ours = run_ours(cfg)
         ours_cpu = time.process_time() - t0
-        heldout = build_heldout_batches(
-            LinkedCorpus.open(corpus),
-            cfg.data,
-            cfg.drp,
-            seed=cfg.train.seed,
-            micro_batch_size=args.batch,
-            pairs=args.pairs,
-        ).heldout
+        results, cpu = {}, {"ours": ours_cpu}
+        for role in roles:
+            if args.serial:
+                t1 = time.process_time()
+                if role == "baseline":
+                    results[role] = run_baseline(cfg, args)
+                else:
+                    mlm_cfg = load_config(
+                        args.preset,
+                        [
+                            *overrides(args, corpus, work / "runs", classes, f"mlm-only-{classes}"),
+                            "model.drp_weight=0",
+                        ],
+                    )
+                    results[role] = run_ours(mlm_cfg)
+                cpu[role] = time.process_time() - t1
+            else:
+                results[role], cpu[role] = finish_child(children[role])
+        heldout = heldout_batches(cfg, LinkedCorpus.open(corpus), args.batch).heldout
+        names = list(heldout.class_names)
         print(
-            f"\n{classes} classes, {args.precision}, {heldout.describe()}; chance {1 / classes:.3f}, "
-            f"majority {max(heldout.counts) / len(heldout.samples):.3f}"
+            f"\n{classes} relations ({', '.join(names)}), {args.precision}, {args.steps} steps of {args.batch}; "
+            f"{heldout.describe()}; chance {1 / classes:.3f}, majority {max(heldout.counts) / len(heldout.samples):.3f}"
         )
-        if child is not None:
-            base, base_cpu = finish_baseline(child)
-        elif args.skip_baseline:
-            base, base_cpu = {}, 0.0
-        else:
-            t1 = time.process_time()
-            base = run_baseline(cfg, args)
-            base_cpu = time.process_time() - t1
         print(
-            f"{'step':>6} {'ours acc':>9} {'ours per class':>24} {'mlm loss':>9} {'hf acc':>8} {'hf per class':>24}"
+            f"{'step':>5} {'ours':>6} {'per relation':>15} {'cosine':>7} {'per relation':>15} "
+            f"{'mlm':>7} {'mlm-only':>9} {'classifier':>11} {'per relation':>15}"
         )
         for step in sorted(ours):
             row = ours[step]
-            names = row.get("drp_classes") or []
-            ours_pc = " ".join(f"{row.get('drp_acc_' + n, float('nan')):.2f}" for n in names)
-            b = base.get(step)
-            hf = f"{b['drp_acc']:8.3f} {' '.join(f'{v:.2f}' for v in b['per_class']):>24}" if b else ""
-            print(f"{step:>6} {row['drp_acc']:9.3f} {ours_pc:>24} {row['mlm_loss']:9.3f} {hf}")
+            mlm_only = results.get("mlm-only", {}).get(step, {})
+            clf = results.get("baseline", {}).get(step)
+            clf_text = (
+                f"{clf['drp_acc']:11.3f} {' '.join(f'{v:.2f}' for v in clf['per_class']):>15}" if clf else ""
+            )
+            print(
+                f"{step:>5} {row['drp_acc']:6.3f} {_per_class(row, names, 'drp_acc_'):>15} "
+                f"{row.get('baseline_cosine_acc') or float('nan'):7.3f} "
+                f"{_per_class(row, names, 'baseline_cosine_acc_'):>15} {row['mlm_loss']:7.3f} "
+                f"{mlm_only.get('mlm_loss', float('nan')):9.3f} {clf_text}"
+            )
         print(
-            f"CPU seconds: ours {ours_cpu:.0f}, baseline {base_cpu:.0f}; "
-            f"wall so far {time.perf_counter() - started:.0f} s"
+            "CPU seconds: "
+            + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items())
+            + f"; wall so far {time.perf_counter() - started:.0f} s"
         )
-        last = max(ours)
-        if base:
-            ours_acc, hf_acc = ours[last]["drp_acc"], base[last]["drp_acc"]
-            lines.append((ours_acc / hf_acc, classes, ours_acc, hf_acc))
-    for ratio, classes, ours_acc, hf_acc in lines:
+        last = ours[max(ours)]
+        if last.get("baseline_cosine_acc"):
+            lines.append(
+                (
+                    last["drp_acc"] / last["baseline_cosine_acc"],
+                    classes,
+                    last["drp_acc"],
+                    last["baseline_cosine_acc"],
+                )
+            )
+        clf = results.get("baseline", {}).get(max(ours))
+        if clf:
+            print(
+                f"RESULT drp_heldout_acc_{classes}class_vs_classifier={last['drp_acc']:.3f} acc "
+                f"baseline={clf['drp_acc']:.3f} ratio={last['drp_acc'] / clf['drp_acc']:.3f}"
+            )
+        mlm_only = results.get("mlm-only", {}).get(max(ours))
+        if mlm_only:
+            print(
+                f"RESULT heldout_mlm_loss_{classes}class={last['mlm_loss']:.3f} nats "
+                f"baseline={mlm_only['mlm_loss']:.3f} ratio={last['mlm_loss'] / mlm_only['mlm_loss']:.3f}"
+            )
+    for ratio, classes, ours_acc, base_acc in lines:
         print(
-            f"RESULT drp_heldout_acc_{classes}class={ours_acc:.3f} acc baseline={hf_acc:.3f} ratio={ratio:.3f}"
+            f"RESULT drp_heldout_acc_{classes}class={ours_acc:.3f} acc baseline={base_acc:.3f} ratio={ratio:.3f}"
         )
     if lines:
-        ratio, classes, ours_acc, hf_acc = min(lines)
-        print(f"RESULT drp_heldout_acc={ours_acc:.3f} acc baseline={hf_acc:.3f} ratio={ratio:.3f}")
+        ratio, classes, ours_acc, base_acc = min(lines)
+        print(f"RESULT drp_heldout_acc={ours_acc:.3f} acc baseline={base_acc:.3f} ratio={ratio:.3f}")
 
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@ hyperlinks, tfidf and random graphs, and hyperlinks without the in-degree weight
     python -m pipeline.ablation --out runs/ablation hyperlinks=runs/ablation-hyperlinks tfidf=...
 
 It writes `table.md`, `table.csv` and `ablation.png` (held-out MLM loss, and DRP accuracy per
-relation beside the majority-class baseline) into `--out` and prints the markdown table. The columns
-come from the eval rows' keys (`mlm_loss`, `drp_acc`, `drp_acc_<relation>`, `drp_majority_acc`), so
-any set of relations is tabled.
+relation beside the majority-class and frozen-cosine baselines) into `--out` and prints the markdown
+table. The columns come from the eval rows' keys (`mlm_loss`, `drp_acc`, `drp_acc_<relation>`,
+`drp_majority_acc`, `baseline_cosine_acc[_<relation>]`), so any set of relations is tabled, and from
+the export's eval.json where the run was exported and evaluated (cross-document retrieval MRR and
+recall@1 per ranker).
 """
 
 from __future__ import annotations
@@ -26,17 +28,30 @@ from pipeline.atomic import atomic_path, write_text_atomic
 from pipeline.errors import PipelineError
 from pipeline.summary import read_metrics
 
-FIXED = ("step", "mlm_loss", "drp_acc", "drp_majority_acc")
+FIXED = ("step", "mlm_loss", "drp_acc", "baseline_cosine_acc", "drp_majority_acc")
+EVAL_FILE = Path("export") / "eval.json"  # where `linkbert ablation` evaluates each run's export
 
 
 def last_eval(run: Path) -> dict[str, Any]:
+    """The run's last held-out evaluation, with the cross-document retrieval of its export's eval.json
+    (`retrieval_mrr_<ranker>`, `retrieval_r@1_<ranker>`) when there is one."""
+    import json
+
     _, evals = read_metrics(run / "metrics.jsonl")
     if not evals:
         raise PipelineError(
             f"{run / 'metrics.jsonl'} has no held-out evaluation row: the run did not reach an eval step "
             f"(eval.every, or train.max_steps); rerun it"
         )
-    return evals[-1]
+    row = dict(evals[-1])
+    try:
+        exported = json.loads((run / EVAL_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        exported = {}
+    for ranker, figures in ((exported.get("retrieval") or {}).get("rankers") or {}).items():
+        row[f"retrieval_mrr_{ranker}"] = figures.get("mrr")
+        row[f"retrieval_r@1_{ranker}"] = figures.get("recall@1")
+    return row
 
 
 def relations(rows: dict[str, dict[str, Any]]) -> list[str]:
@@ -50,9 +65,22 @@ def relations(rows: dict[str, dict[str, Any]]) -> list[str]:
     return seen
 
 
+def retrieval_columns(rows: dict[str, dict[str, Any]]) -> list[str]:
+    seen: list[str] = []
+    for row in rows.values():
+        seen += [k for k in row if k.startswith("retrieval_") and k not in seen]
+    return seen
+
+
 def table(rows: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
     names = relations(rows)
-    header = ["variant", *FIXED, *(f"drp_acc_{n}" for n in names)]
+    header = [
+        "variant",
+        *FIXED,
+        *(f"drp_acc_{n}" for n in names),
+        *(f"baseline_cosine_acc_{n}" for n in names),
+        *retrieval_columns(rows),
+    ]
     body = [[variant, *(row.get(k) for k in header[1:])] for variant, row in rows.items()]
     return header, body
 
@@ -89,6 +117,8 @@ def plot(rows: dict[str, dict[str, Any]], path: Path) -> None:
         right.bar(x + i * width, [rows[v].get(key, np.nan) for v in variants], width, label=name)
     majority = [rows[v].get("drp_majority_acc", np.nan) for v in variants]
     right.scatter(x + 0.4 - width / 2, majority, color="black", marker="_", s=400, label="majority class")
+    cosine = [rows[v].get("baseline_cosine_acc", np.nan) for v in variants]
+    right.scatter(x + 0.4 - width / 2, cosine, color="red", marker="_", s=400, label="frozen cosine")
     right.set_xticks(x + 0.4 - width / 2, variants)
     right.set_ylim(0, 1)
     right.set_ylabel("held-out DRP accuracy")

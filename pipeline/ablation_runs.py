@@ -115,7 +115,7 @@ def run_dirs(cfg: AblationConfig) -> dict[str, Path]:
 
 def plan(cfg: AblationConfig) -> list[Step]:
     """Every command of the ablation, in order: one corpus build per distinct corpus, then per variant
-    a preflight and a pretraining run."""
+    a preflight, a pretraining run, its export and its evaluation."""
     steps: list[Step] = []
     corpora = corpus_names(cfg)
     for variant, name in corpora.items():
@@ -160,6 +160,25 @@ def plan(cfg: AblationConfig) -> list[Step]:
             command = _cli(*pretrain)
         variant_args = " ".join(cfg.variants[variant].pretrain)
         steps.append(Step(f"run {variant}: {variant_args or 'the preset as is'}", command, remove=run_dir))
+        # Export and evaluate each run: eval.json adds the baselines' intervals and cross-document
+        # retrieval to the table.
+        export = run_dir / "export"
+        steps.append(
+            Step(
+                f"export {variant}",
+                _cli(
+                    "export",
+                    "--checkpoint",
+                    "auto",
+                    "--run",
+                    str(run_dir),
+                    "--output",
+                    str(export),
+                    "--force",
+                ),
+            )
+        )
+        steps.append(Step(f"eval {variant}", _cli("eval", "--model", str(export))))
     return steps
 
 

@@ -76,7 +76,11 @@ def _baselines(row: dict[str, Any]) -> str:
     """Chance and majority-class accuracy of the held-out set, beside the accuracy they put in context."""
     if row.get("drp_majority_acc") is None:
         return ""
-    return f"; chance {_fmt(row.get('drp_chance_acc'))}, majority class {_fmt(row.get('drp_majority_acc'))}"
+    text = f"; chance {_fmt(row.get('drp_chance_acc'))}, majority class {_fmt(row.get('drp_majority_acc'))}"
+    if row.get("baseline_cosine_acc") is not None:
+        per = ", ".join(f"{n} {_fmt(row.get(f'baseline_cosine_acc_{n}'), 2)}" for n in _relation_names(row))
+        text += f", frozen warm-start cosine {_fmt(row.get('baseline_cosine_acc'))} ({per})"
+    return text
 
 
 def _verdict(row: dict[str, Any]) -> list[tuple[str, str]]:
@@ -84,6 +88,31 @@ def _verdict(row: dict[str, Any]) -> list[tuple[str, str]]:
 
     verdict = drp_verdict(row)
     return [("DRP verdict", verdict)] if verdict else []
+
+
+def _coverage(row: dict[str, Any]) -> list[tuple[str, str]]:
+    """How many distinct document pairs each relation's held-out pairs come from."""
+    cover = row.get("heldout_coverage") or {}
+    if not cover:
+        return []
+    text = ", ".join(
+        f"{name} {c['edges']} ({c['unseen_pair_documents']} of {c['pairs']} pairs with B unseen in training)"
+        for name, c in cover.items()
+    )
+    return [("eval document pairs", text)]
+
+
+def _retrieval(row: dict[str, Any]) -> list[tuple[str, str]]:
+    """Cross-document retrieval: MRR and recall@1 of each ranker."""
+    result = row.get("retrieval") or {}
+    rankers = result.get("rankers") or {}
+    if not rankers:
+        return [("eval retrieval", result["reason"])] if result.get("reason") else []
+    text = ", ".join(
+        f"{name} MRR {_fmt(r.get('mrr'), 3)} R@1 {_fmt(r.get('recall@1'), 3)}" for name, r in rankers.items()
+    )
+    head = f"{result.get('queries')} links, 1 + {result.get('candidates')} candidates each: "
+    return [("eval retrieval", head + text)]
 
 
 def _relation_names(row: dict[str, Any]) -> list[str]:
@@ -194,7 +223,9 @@ def _model_rows(model: Path) -> list[tuple[str, str]]:
             ("eval perplexity", _fmt(ev.get("perplexity"), 1)),
             ("eval DRP accuracy", f"{_fmt(ev.get('drp_acc'))} ({_per_class(ev)}){_baselines(ev)}"),
             ("eval examples (DRP)", _fmt(ev.get("drp_examples"))),
+            *_coverage(ev),
             *_verdict(ev),
+            *_retrieval(ev),
         ]
     rows.append(("eval.json", _where(model / "eval.json")))
     return rows

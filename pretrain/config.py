@@ -10,6 +10,10 @@ from pretrain.relations import DEFAULT_RELATIONS, RELATIONS
 
 log = logging.getLogger(__name__)
 
+# What the DRP classifier reads (pretrain/model.py): BERT's pooled [CLS] (the paper's), the bare [CLS]
+# state, or both segments' mean token states.
+DRP_READOUTS = ("pooler", "cls", "segments")
+
 
 @dataclass
 class DataConfig:
@@ -23,6 +27,9 @@ class DataConfig:
     num_workers: int = 2  # DataLoader workers per process; the stream is the same for any count
     prefetch_factor: int = 4  # micro batches each worker builds ahead of the training step
     heldout_fraction: float = 0.02  # documents kept out of training for evaluation (hash of node id)
+    # Which documents are held out: "linked" takes them among documents with usable out-links when the
+    # DRP relations need links (so the held-out set can measure "linked"), "any" among all documents.
+    heldout_documents: Literal["linked", "any"] = "linked"
     split_seed: int = 0
 
     def __post_init__(self) -> None:
@@ -50,6 +57,9 @@ class DrpConfig:
     linked_alpha: float = 1.0  # linked document drawn with weight in_degree ** -alpha (0 = uniform)
     # Graph sources (edge kinds) linked pairs are drawn from; null = every kind the graph has.
     linked_sources: list[str] | None = None
+    # What the DRP head reads: "segments" (A's and B's mean token states), "cls" or "pooler" (the
+    # paper's tanh(W h_[CLS])); docs/architecture.md, "DRP read-out".
+    readout: Literal["pooler", "cls", "segments"] = "segments"
     # Deprecated: 2 or 3 = the first 2 or 3 of (contiguous, random, linked); read from older configs.
     classes: Literal[2, 3] | None = None
 
@@ -84,6 +94,8 @@ class DrpConfig:
                 )
             if any(p < 0 for p in self.probabilities) or abs(sum(self.probabilities) - 1.0) > 1e-6:
                 raise ValueError("drp.probabilities must be non-negative and sum to 1")
+        if self.readout not in DRP_READOUTS:
+            raise ValueError(f"drp.readout={self.readout!r}: choose one of {', '.join(DRP_READOUTS)}")
         if self.linked_alpha < 0:
             raise ValueError("drp.linked_alpha must be >= 0")
         if self.linked_sources is not None and not self.linked_sources:
@@ -104,8 +116,11 @@ def drp_stream_view(drp: dict[str, Any]) -> dict[str, Any]:
 
     Configs before `drp.relations` held `classes: 2|3`; a relation list that such a config could express
     (the first 2 or 3 of the default, every edge kind) is written that way, so runs and checkpoints made
-    before keep resuming (their pairs are drawn exactly as then)."""
+    before keep resuming (their pairs are drawn exactly as then). The pooler read-out, which every run
+    before `drp.readout` used, is left out of the view for the same reason."""
     view = dict(drp)
+    if view.get("readout", "pooler") == "pooler":
+        view.pop("readout", None)
     classes = view.pop("classes", None)
     relations = tuple(view.pop("relations", None) or DEFAULT_RELATIONS[: classes or 3])
     sources = view.pop("linked_sources", None)
@@ -214,7 +229,23 @@ class EvalConfig:
     # Held-out DRP pairs, equal counts per relation (pretrain/heldout.py): the same set at every
     # evaluation, for any world size, and in `linkbert eval`.
     pairs: int = 300
+    # Caps that spread the held-out set over many documents and links: pairs per (anchor document,
+    # pair document) and per anchor document, for each relation.
+    max_pairs_per_edge: int = 5
+    max_pairs_per_document: int = 10
+    # Training pairs (equal per relation) the frozen-cosine baseline fits its thresholds on.
+    baseline_fit_pairs: int = 600
+    # Cross-document retrieval (`linkbert eval`): each held-out link is one query, ranked against this
+    # many documents the anchor does not link to; at most `retrieval_queries` queries.
+    retrieval_candidates: int = 19
+    retrieval_queries: int = 200
 
     def __post_init__(self) -> None:
         if self.every < 0 or self.pairs < 1:
             raise ValueError("eval.every must be >= 0 and eval.pairs >= 1")
+        if self.max_pairs_per_edge < 1 or self.max_pairs_per_document < 1:
+            raise ValueError("eval.max_pairs_per_edge and eval.max_pairs_per_document must be >= 1")
+        if self.baseline_fit_pairs < 0 or self.retrieval_candidates < 1 or self.retrieval_queries < 0:
+            raise ValueError(
+                "eval.baseline_fit_pairs and eval.retrieval_queries must be >= 0, eval.retrieval_candidates >= 1"
+            )

@@ -131,12 +131,19 @@ class LinkedCorpus:
         return None if set(sources) >= set(kinds) else mask
 
 
-def split_documents(num_docs: int, heldout_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_documents(
+    num_docs: int, heldout_fraction: float, seed: int, prefer: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(train_docs, heldout_docs): node ids, ascending, decided by a hash of (seed, node id).
 
-    A node's side depends only on its id and the seed, never on `num_docs`, so a rebuilt or grown
-    corpus keeps its held-out documents held out. With a positive fraction at least one document is
-    held out (the one with the smallest hash) so a tiny corpus still has something to evaluate on.
+    A node's side depends only on its id, the seed and (with `prefer`) whether it is preferred, never on
+    the order of the corpus, so a rebuilt or grown corpus keeps its held-out documents held out. With a
+    positive fraction at least one document is held out (the one with the smallest hash) so a tiny
+    corpus still has something to evaluate on.
+
+    `prefer` (bool [N]): hold out only preferred documents (e.g. those with links, so the held-out set
+    can measure the linked relation), as many as `heldout_fraction` of all documents would be; without
+    any preferred document the split is over all of them.
     """
     if not 0.0 <= heldout_fraction < 1.0:
         raise PipelineError(f"data.heldout_fraction must be in [0, 1), got {heldout_fraction}")
@@ -144,6 +151,12 @@ def split_documents(num_docs: int, heldout_fraction: float, seed: int) -> tuple[
     if heldout_fraction == 0.0 or num_docs < 2:
         return nodes, np.zeros(0, dtype=np.int64)
     score = hash_unit_interval(nodes, seed)
+    if prefer is not None and prefer.any():
+        preferred = int(prefer.sum())
+        # The same expected count as a plain split, drawn among the preferred documents only; never all
+        # of them, so training keeps documents of that kind too.
+        rate = min(heldout_fraction * num_docs / preferred, 0.5)
+        score = np.where(prefer, score / rate * heldout_fraction, np.inf)
     heldout = score < heldout_fraction
     if not heldout.any():
         heldout[int(np.argmin(score))] = True

@@ -23,8 +23,9 @@ def _pyplot():
 
 
 def plot_per_class(evals: list[dict[str, Any]], path: Path) -> bool:
-    """Held-out DRP accuracy of each relation and overall against the step, with the chance and
-    majority-class baselines as dashed lines; False when no evaluation has DRP metrics."""
+    """Held-out DRP accuracy of each relation and overall against the step, with the chance, majority-class
+    and frozen-cosine baselines as horizontal lines (the cosine one per relation too, dotted in the
+    relation's colour); False when no evaluation has DRP metrics."""
     evals = [r for r in evals if r.get("drp_classes") and r.get("drp_acc") is not None]
     if not evals:
         return False
@@ -42,6 +43,19 @@ def plot_per_class(evals: list[dict[str, Any]], path: Path) -> bool:
     ):
         if final.get(key) is not None:
             ax.axhline(final[key], linestyle=style, color="grey", label=f"{label} {final[key]:.2f}")
+    # The zero-training baseline on the same pairs: overall (black) and per relation (its colour).
+    if final.get("baseline_cosine_acc") is not None:
+        ax.axhline(
+            final["baseline_cosine_acc"],
+            linestyle="--",
+            color="black",
+            linewidth=1,
+            label=f"frozen cosine {final['baseline_cosine_acc']:.2f}",
+        )
+        for i, name in enumerate(final["drp_classes"]):
+            value = final.get(f"baseline_cosine_acc_{name}")
+            if value is not None:
+                ax.axhline(value, linestyle=(0, (2, 3)), color=f"C{i}", linewidth=1)
     ax.set(xlabel="step", ylabel="held-out accuracy", title="DRP accuracy per relation", ylim=(-0.02, 1.02))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,12 @@ from pretrain.relations import DEFAULT_RELATIONS
 log = logging.getLogger(__name__)
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels", "drp_labels")
+
+
+def unmasked_ids(input_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Input ids with every MLM-masked position (label != IGNORE_INDEX) given back its original token."""
+    masked = labels != IGNORE_INDEX
+    return torch.where(masked, labels, input_ids)
 
 
 def _unwrap(model: nn.Module, accelerator: Any | None) -> nn.Module:
@@ -50,6 +57,7 @@ def evaluate_model(
     accelerator: Any | None = None,
     max_batches: int | None = None,
     class_names: Sequence[str] | None = None,
+    predictions: list[torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """Held-out metrics of `model` on `batches` (collated pretraining batches with MLM and DRP labels).
 
@@ -58,6 +66,8 @@ def evaluate_model(
     (ZeRO-3 gathers parameters inside forward). The model's train/eval mode is restored on return.
     `class_names`: the DRP head's labels (the run's drp.relations); default: the held-out set's own
     (`batches.heldout.class_names`), else the first of (contiguous, random, linked).
+    MLM is scored on the masked batch, DRP on the same pairs unmasked. `predictions` (one process only):
+    a list that receives each batch's DRP class probabilities [micro batch, classes], padding rows included.
     """
     core = _unwrap(model, accelerator)
     num_classes = int(getattr(core.config, "num_drp_labels", 3))
@@ -86,7 +96,16 @@ def evaluate_model(
                 )
             out = model(**inputs)
             mlm_logits, mlm_labels = out.mlm_logits.float(), out.mlm_labels
-            drp_logits, drp_labels = out.drp_logits.float(), inputs["drp_labels"].reshape(-1)
+            # DRP is scored on the pair as a user would give it, without the MLM masks: a second pass
+            # with every masked position given back its token.
+            drp_logits = model(
+                input_ids=unmasked_ids(inputs["input_ids"], inputs["labels"]),
+                attention_mask=inputs.get("attention_mask"),
+                token_type_ids=inputs.get("token_type_ids"),
+            ).drp_logits.float()
+            drp_labels = inputs["drp_labels"].reshape(-1)
+            if predictions is not None:
+                predictions.append(torch.softmax(drp_logits, -1).cpu())
             # Rows labelled IGNORE_INDEX pad the last held-out batch (pretrain/heldout.py): counted nowhere.
             valid = drp_labels != IGNORE_INDEX
             drp_logits, drp_labels = drp_logits[valid], drp_labels[valid]
@@ -165,19 +184,31 @@ def format_metrics(metrics: Mapping[str, Any]) -> str:
         "mlm_acc",
         "perplexity",
         "drp_loss",
-        "drp_acc",
         "drp_chance_acc",
         "drp_majority_acc",
     ):
         if key in metrics:
             lines.append(f"{key:<24}{metrics[key]:>12.4f}")
-    for name in metrics["drp_classes"]:
-        lines.append(f"{'drp_acc_' + name:<24}{metrics['drp_acc_' + name]:>12.4f}")
+    lines += ["", _accuracy_table(metrics)]
     for key in ("mlm_tokens", "drp_examples", "batches"):
         lines.append(f"{key:<24}{metrics[key]:>12d}")
     verdict = drp_verdict(metrics)
     if verdict:
         lines += ["", verdict]
+    if metrics.get("heldout_coverage"):
+        lines += [
+            "",
+            "held-out pairs: "
+            + "; ".join(
+                f"{n} {c['pairs']} from {c['edges']} document pairs, {c['anchor_documents']} anchors, "
+                f"{c['unseen_pair_documents']} with B unseen in training"
+                for n, c in metrics["heldout_coverage"].items()
+            ),
+        ]
+    if metrics.get("retrieval"):
+        from pretrain.retrieval import format_retrieval
+
+        lines += ["", format_retrieval(metrics["retrieval"])]
     names = metrics["drp_classes"]
     width = max(12, *(len(n) + 2 for n in names))
     lines.append("")
@@ -186,6 +217,31 @@ def format_metrics(metrics: Mapping[str, Any]) -> str:
     for name, row in zip(names, metrics["confusion"], strict=True):
         lines.append(f"{name:<{width}}" + "".join(f"{v:>{width}d}" for v in row))
     return "\n".join(lines)
+
+
+def _accuracy_table(metrics: Mapping[str, Any]) -> str:
+    """Held-out DRP accuracy, overall and per relation, of the model beside the zero-training baselines
+    on the same pairs (with 95% bootstrap intervals where `linkbert eval` computed them)."""
+    names = ["", *metrics["drp_classes"]]
+    model_ci = metrics.get("drp_acc_ci95") or {}
+    base_ci = metrics.get("baseline_cosine_acc_ci95") or {}
+    majority = metrics.get("drp_majority_acc")
+    header = f"{'DRP accuracy':<20}{'model':>22}{'frozen cosine':>22}{'majority':>10}"
+    rows = [header]
+    for name in names:
+        key = f"acc_{name}" if name else "acc"
+        label = name or "all pairs"
+        model = _with_ci(metrics.get(f"drp_{key}"), model_ci.get(key))
+        base = _with_ci(metrics.get(f"baseline_cosine_{key}"), base_ci.get(key))
+        maj = f"{majority:.3f}" if (not name and majority is not None) else ""
+        rows.append(f"{label:<20}{model:>22}{base:>22}{maj:>10}")
+    return "\n".join(rows)
+
+
+def _with_ci(value: Any, ci: Any) -> str:
+    if value is None or value != value:
+        return "-"
+    return f"{value:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else f"{value:.3f}"
 
 
 # Held-out DRP accuracy must beat the majority-class baseline by this much to count as learned, not guessed.
@@ -218,7 +274,28 @@ def drp_verdict(metrics: Mapping[str, Any]) -> str | None:
     tail = f" (chance {chance:.3f})" if chance is not None else ""
     if weakest is not None and len(per_class) > 1:
         tail += f"; weakest relation: {weakest} ({per_class[weakest]:.3f})"
-    return head + tail + "."
+    against = baseline_comparison(metrics)
+    return head + tail + "." + (f" {against}" if against else "")
+
+
+def baseline_comparison(metrics: Mapping[str, Any]) -> str | None:
+    """One sentence against the frozen warm-start cosine baseline on the same pairs, overall and for the
+    relation where the two differ most; None without that baseline."""
+    acc, base = metrics.get("drp_acc"), metrics.get("baseline_cosine_acc")
+    if acc is None or base is None or acc != acc:
+        return None
+    names = metrics.get("drp_classes") or []
+    gaps = {
+        n: (metrics[f"drp_acc_{n}"], metrics[f"baseline_cosine_acc_{n}"])
+        for n in names
+        if metrics.get(f"drp_acc_{n}") is not None and metrics.get(f"baseline_cosine_acc_{n}") is not None
+    }
+    verb = "beats" if acc > base else "matches" if acc == base else "is below"
+    text = f"Against the frozen warm-start cosine baseline on the same pairs, DRP {verb} it: {acc:.3f} vs {base:.3f}"
+    if gaps:
+        per = ", ".join(f"{n} {a:.2f} vs {b:.2f}" for n, (a, b) in gaps.items())
+        text += f" ({per})"
+    return text + "."
 
 
 def _json_safe(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -238,6 +315,7 @@ def write_metrics(metrics: Mapping[str, Any], path: str | Path) -> None:
 
 
 __all__ = [
+    "baseline_comparison",
     "drp_verdict",
     "evaluate_model",
     "format_metrics",
@@ -293,17 +371,25 @@ def _check_corpus(folder: Path, corpus_path: Path, *, explicit: bool) -> None:
 
 
 def run_eval(
-    model_dir: str, corpus_dir: str | None, output: str | None, cfg: Any, *, pairs: int | None = None
+    model_dir: str,
+    corpus_dir: str | None,
+    output: str | None,
+    cfg: Any,
+    *,
+    pairs: int | None = None,
+    retrieval: bool = True,
 ) -> dict[str, Any]:
     """Evaluate an exported model on the held-out split it was trained with and write the metrics as JSON.
 
     The split, pair sampling and masking come from the config saved in the export, so by default this
     evaluates exactly the pairs (and masks) of the run's own held-out evaluations (`eval.pairs`, equal
-    counts per relation); `pairs` asks for another size of the set.
+    counts per relation); `pairs` asks for another size of the set. Beside the model's figures: the
+    zero-training baselines on the same pairs (majority class, frozen warm-start cosine), bootstrap 95%
+    intervals, one row per held-out document pair, and (`retrieval`) cross-document retrieval.
     """
     from pipeline.paths import resolve_path
     from pretrain.corpus_data import LinkedCorpus
-    from pretrain.loader import build_heldout_batches
+    from pretrain.loader import build_heldout_batches, heldout_split
     from pretrain.model import LinkBertForPreTraining
 
     folder = Path(model_dir)
@@ -336,14 +422,104 @@ def run_eval(
         seed=run_cfg.train.seed,
         micro_batch_size=run_cfg.train.micro_batch_size,
         pairs=pairs if pairs is not None else run_cfg.eval.pairs,
+        max_pairs_per_edge=run_cfg.eval.max_pairs_per_edge,
+        max_pairs_per_document=run_cfg.eval.max_pairs_per_document,
     )
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     log.info("evaluating %s on %s of %s", folder, loader.heldout.describe(), corpus_path)
-    metrics = evaluate_model(model, loader, class_names=run_cfg.drp.relations)
-    metrics.update(model=str(folder), corpus=str(corpus_path))
+    probabilities: list[torch.Tensor] = []
+    metrics = evaluate_model(model, loader, class_names=run_cfg.drp.relations, predictions=probabilities)
+    metrics.update(model=str(folder), corpus=str(corpus_path), drp_readout=model.drp_readout)
+    probs = torch.cat(probabilities).numpy()[: len(loader.heldout.samples)] if probabilities else None
+    cache = _baseline_cache(folder)
+    metrics.update(_heldout_report(corpus, corpus_path, loader, probs, run_cfg, cache))
+    if retrieval and run_cfg.eval.retrieval_queries > 0:
+        from pretrain.retrieval import evaluate_retrieval, plot_retrieval
+
+        _, heldout_docs = heldout_split(corpus, run_cfg.data, run_cfg.drp)
+        warm = resolve_path(run_cfg.model.init_from) if run_cfg.model.init_from else None
+        metrics["retrieval"] = evaluate_retrieval(
+            folder,
+            corpus,
+            heldout_docs,
+            warm_start=warm,
+            linked_sources=run_cfg.drp.linked_sources,
+            num_candidates=run_cfg.eval.retrieval_candidates,
+            max_queries=run_cfg.eval.retrieval_queries,
+            seed=run_cfg.train.seed,
+            max_len=run_cfg.data.max_seq_len,
+            model=model,
+        )
+        out_dir = Path(output).parent if output is not None else folder
+        plot_retrieval(metrics["retrieval"], out_dir / RETRIEVAL_PLOT)
     out = Path(output) if output is not None else folder / "eval.json"
     write_metrics(metrics, out)
+    if output is None:  # the export's own card gets the figures of its own eval.json
+        from pretrain.model_card import add_eval_section, eval_section
+
+        picture = RETRIEVAL_PLOT if (folder / RETRIEVAL_PLOT).is_file() else None
+        add_eval_section(folder, eval_section(_json_safe(metrics), picture))
     print(format_metrics(metrics))
     print(f"metrics written to {out}")
     return metrics
+
+
+RETRIEVAL_PLOT = "retrieval.png"
+
+
+def _baseline_cache(folder: Path) -> Path:
+    """Where the frozen-cosine baseline of the run is cached: the run folder of the export's manifest
+    (the trainer computed it there), else the export folder itself."""
+    from pretrain.baselines import BASELINE_FILE
+    from pretrain.export import EXPORT_MANIFEST
+
+    try:
+        manifest = json.loads((folder / EXPORT_MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = {}
+    run_dir = Path(manifest["run_dir"]) if manifest.get("run_dir") else None
+    if run_dir is not None and run_dir.is_dir() and os.access(run_dir, os.W_OK):
+        return run_dir / BASELINE_FILE
+    return folder / BASELINE_FILE
+
+
+def _heldout_report(
+    corpus: Any, corpus_path: Path, loader: Any, probs: Any, run_cfg: Any, cache: Path
+) -> dict[str, Any]:
+    """Baselines, intervals, coverage and the per-document-pair rows of the held-out set."""
+    import numpy as np
+
+    from formats.graph import read_nodes
+    from pretrain.baselines import cached_cosine_baseline
+    from pretrain.drp_report import bootstrap_intervals, per_edge
+
+    heldout = loader.heldout
+    names = tuple(heldout.class_names)
+    labels = heldout.relation
+    report: dict[str, Any] = {"heldout_coverage": heldout.coverage()}
+    predictions: dict[str, Any] = {}
+    if probs is not None:
+        predictions["model"] = probs.argmax(-1)
+        report["drp_acc_ci95"] = bootstrap_intervals(labels, predictions["model"], names)
+    baseline = cached_cosine_baseline(corpus, loader, run_cfg, cache)
+    if baseline is not None:
+        report.update(baseline.metrics)
+        predictions["baseline_cosine"] = baseline.predicted
+        report["baseline_cosine_acc_ci95"] = bootstrap_intervals(labels, baseline.predicted, names)
+    majority = int(np.argmax(heldout.counts)) if len(labels) else 0
+    predictions["majority"] = np.full(len(labels), majority)
+    try:
+        titles = read_nodes(corpus_path, ["title"]).column("title").to_pylist()
+    except Exception:  # a corpus without readable titles still gets node ids
+        titles = None
+    report["drp_per_edge"] = per_edge(
+        labels,
+        heldout.anchor_doc,
+        heldout.pair_doc,
+        heldout.pair_unseen,
+        predictions,
+        names,
+        titles,
+    )
+    return report

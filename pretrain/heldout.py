@@ -30,12 +30,16 @@ SEARCH_FACTOR = 64
 
 @dataclass(frozen=True)
 class HeldOutSet:
-    """Global sample numbers of the held-out pairs (in the held-out sampler's space), by relation."""
+    """Global sample numbers of the held-out pairs (in the held-out sampler's space), by relation, with
+    the documents of both sides."""
 
     samples: np.ndarray  # int64 [P], ascending
     relation: np.ndarray  # int64 [P]
     per_class: int  # the count asked for each relation
     class_names: tuple[str, ...]
+    anchor_doc: np.ndarray | None = None  # int64 [P]: A's document
+    pair_doc: np.ndarray | None = None  # int64 [P]: B's document
+    pair_unseen: np.ndarray | None = None  # bool [P]: B's document is not a training document
 
     @property
     def counts(self) -> list[int]:
@@ -45,42 +49,113 @@ class HeldOutSet:
     def balanced(self) -> bool:
         return all(c == self.per_class for c in self.counts)
 
+    def edges(self, r: int) -> int:
+        """Distinct (A's document, B's document) pairs of relation r."""
+        if self.anchor_doc is None:
+            return 0
+        rows = self.relation == r
+        return len(set(zip(self.anchor_doc[rows].tolist(), self.pair_doc[rows].tolist(), strict=True)))
+
+    def unseen(self, r: int) -> int:
+        """Pairs of relation r whose B document no training pair can contain."""
+        return 0 if self.pair_unseen is None else int(self.pair_unseen[self.relation == r].sum())
+
+    def coverage(self) -> dict[str, dict[str, int]]:
+        """Per relation: pairs, distinct anchor documents, distinct document pairs (edges), and pairs
+        whose B document is unseen in training."""
+        out = {}
+        for r, name in enumerate(self.class_names):
+            rows = self.relation == r
+            anchors = 0 if self.anchor_doc is None else len(np.unique(self.anchor_doc[rows]))
+            out[name] = {
+                "pairs": int(rows.sum()),
+                "anchor_documents": anchors,
+                "edges": self.edges(r),
+                "unseen_pair_documents": self.unseen(r),
+            }
+        return out
+
     def describe(self) -> str:
         parts = ", ".join(f"{n} {c}" for n, c in zip(self.class_names, self.counts, strict=True))
-        return f"{len(self.samples)} held-out pairs ({parts})"
+        text = f"{len(self.samples)} held-out pairs ({parts})"
+        if self.anchor_doc is not None:
+            cover = self.coverage()
+            text += "; " + ", ".join(
+                f"{name}: {c['edges']} document pairs from {c['anchor_documents']} anchors, "
+                f"{c['unseen_pair_documents']} with B unseen in training"
+                for name, c in cover.items()
+            )
+        return text
 
 
-def select_balanced(sampler: PairSampler, per_class: int, class_names: tuple[str, ...]) -> HeldOutSet:
-    """The first `per_class` held-out samples of each relation the sampler can draw."""
+def select_balanced(
+    sampler: PairSampler,
+    per_class: int,
+    class_names: tuple[str, ...],
+    *,
+    max_per_edge: int | None = None,
+    max_per_document: int | None = None,
+    training_docs: np.ndarray | None = None,
+) -> HeldOutSet:
+    """`per_class` held-out samples of each relation the sampler can draw, spread by caps.
+
+    Candidates are the first `per_class * classes * SEARCH_FACTOR` samples of the held-out sampler. Per
+    relation they are taken in sample order, pairs whose B document is not a training document first
+    (`training_docs`: B never seen in training, for every relation alike, so familiarity with B's text
+    tells no relation apart), skipping a candidate once its (A document, B document) pair holds
+    `max_per_edge` pairs or its A document `max_per_document` pairs of that relation.
+    """
     possible = [r for r, p in enumerate(sampler.probabilities) if p > 0]
     wanted = per_class * len(possible)
     limit = max(wanted * SEARCH_FACTOR, 4096)
-    chosen: list[np.ndarray] = []
-    labels: list[np.ndarray] = []
-    taken = np.zeros(len(class_names), dtype=np.int64)
-    start, chunk = 0, max(4 * wanted, 256)
-    while start < limit and any(taken[r] < per_class for r in possible):
-        samples = np.arange(start, start + chunk, dtype=np.int64)
-        relation = sampler.draw(samples).relation
-        for r in possible:
-            need = per_class - int(taken[r])
-            if need > 0:
-                rows = samples[relation == r][:need]
-                chosen.append(rows)
-                labels.append(np.full(len(rows), r, dtype=np.int64))
-                taken[r] += len(rows)
-        start += chunk
-    samples = np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
-    relation = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
-    order = np.argsort(samples, kind="stable")
-    result = HeldOutSet(samples[order], relation[order], per_class, class_names)
+    draws = sampler.draw(np.arange(limit, dtype=np.int64))
+    doc_segments = sampler.corpus.doc_segments
+    anchor_doc = np.searchsorted(doc_segments, draws.anchor, side="right") - 1
+    pair_doc = np.searchsorted(doc_segments, draws.pair, side="right") - 1
+    unseen = np.ones(limit, dtype=bool)
+    if training_docs is not None:
+        in_training = np.zeros(sampler.corpus.num_docs, dtype=bool)
+        in_training[training_docs] = True
+        unseen = ~in_training[pair_doc]
+    edge_cap = max_per_edge or limit
+    doc_cap = max_per_document or limit
+    chosen: list[int] = []
+    for r in possible:
+        rows = np.flatnonzero(draws.relation == r)
+        rows = rows[np.argsort(~unseen[rows], kind="stable")]
+        per_edge: dict[tuple[int, int], int] = {}
+        per_doc: dict[int, int] = {}
+        taken = 0
+        for i, a, b in zip(rows.tolist(), anchor_doc[rows].tolist(), pair_doc[rows].tolist(), strict=True):
+            if taken == per_class:
+                break
+            # A pair inside one document (a == b) is bounded by the per-document cap alone.
+            if (a != b and per_edge.get((a, b), 0) >= edge_cap) or per_doc.get(a, 0) >= doc_cap:
+                continue
+            per_edge[(a, b)] = per_edge.get((a, b), 0) + 1
+            per_doc[a] = per_doc.get(a, 0) + 1
+            chosen.append(i)
+            taken += 1
+    rows = np.sort(np.asarray(chosen, dtype=np.int64))
+    result = HeldOutSet(
+        draws.samples[rows],
+        draws.relation[rows],
+        per_class,
+        class_names,
+        anchor_doc=anchor_doc[rows].astype(np.int64),
+        pair_doc=pair_doc[rows].astype(np.int64),
+        pair_unseen=unseen[rows],
+    )
     if not result.balanced:
         log.warning(
             "held-out set is unbalanced: %s, %d asked per relation (the held-out documents allow no more "
-            "within %d draws); accuracy is reported beside the majority-class baseline of this set",
+            "within %d draws, at most %s pairs per document pair and %s per anchor document); accuracy is "
+            "reported beside the majority-class baseline of this set",
             result.describe(),
             per_class,
             limit,
+            max_per_edge,
+            max_per_document,
         )
     return result
 

@@ -24,6 +24,7 @@ from pretrain.collator import MlmCollator
 from pretrain.config import DataConfig, DrpConfig
 from pretrain.corpus_data import LinkedCorpus, split_documents
 from pretrain.heldout import HeldOutBatches, select_balanced
+from pretrain.relations import relation_class
 from pretrain.sampler import PairSampler
 
 # "Infinite" stream length in micro batches: a DataLoader needs a length; 2**40 micro steps is never
@@ -99,16 +100,29 @@ def _data_loader(dataset: MicroBatches, num_workers: int, prefetch_factor: int, 
     )
 
 
+def heldout_split(corpus: LinkedCorpus, data: DataConfig, drp: DrpConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(training documents, held-out documents). With `data.heldout_documents=linked` the held-out
+    documents are drawn among those every relation of `drp.relations` can be measured on (for `linked`:
+    documents with links), so the held-out set covers as many links as the fraction allows."""
+    prefer = None
+    if data.heldout_documents == "linked":
+        for name in drp.relations:
+            wanted = relation_class(name).heldout_preference(corpus, drp)
+            if wanted is not None:
+                prefer = wanted if prefer is None else prefer & wanted
+    return split_documents(corpus.num_docs, data.heldout_fraction, data.split_seed, prefer)
+
+
 def build_train_sampler(corpus: LinkedCorpus, data: DataConfig, drp: DrpConfig, *, seed: int) -> PairSampler:
     """The training pair sampler: anchors and pairs from the training split only."""
-    train_docs, _ = split_documents(corpus.num_docs, data.heldout_fraction, data.split_seed)
+    train_docs, _ = heldout_split(corpus, data, drp)
     return PairSampler(corpus, drp, data.max_seq_len, seed, train_docs)
 
 
 def build_eval_sampler(corpus: LinkedCorpus, data: DataConfig, drp: DrpConfig, *, seed: int) -> PairSampler:
     """The held-out pair sampler: anchors from held-out documents, random/linked pairs from any
     document; relations impossible there are skipped with a warning."""
-    _, heldout = split_documents(corpus.num_docs, data.heldout_fraction, data.split_seed)
+    _, heldout = heldout_split(corpus, data, drp)
     if len(heldout) == 0 or int(np.diff(corpus.doc_segments)[heldout].sum()) == 0:
         raise PipelineError(
             f"{corpus.corpus_dir}: no held-out document has segments (data.heldout_fraction="
@@ -153,6 +167,8 @@ def build_heldout_batches(
     pairs: int,
     rank: int = 0,
     world_size: int = 1,
+    max_pairs_per_edge: int | None = None,
+    max_pairs_per_document: int | None = None,
 ) -> HeldOutBatches:
     """The held-out DRP set of about `pairs` pairs, equal counts per relation where the held-out documents
     allow it, as this rank's micro batches: the same pairs (and masks) for any world size, so `linkbert
@@ -160,7 +176,15 @@ def build_heldout_batches(
     if pairs < 1:
         raise PipelineError(f"eval.pairs must be >= 1, got {pairs}")
     sampler = build_eval_sampler(corpus, data, drp, seed=seed)
-    heldout = select_balanced(sampler, -(-pairs // drp.num_classes), sampler.relation_names)
+    training_docs, _ = heldout_split(corpus, data, drp)
+    heldout = select_balanced(
+        sampler,
+        -(-pairs // drp.num_classes),
+        sampler.relation_names,
+        max_per_edge=max_pairs_per_edge,
+        max_per_document=max_pairs_per_document,
+        training_docs=training_docs,
+    )
     return HeldOutBatches(
         heldout,
         sampler,

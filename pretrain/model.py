@@ -3,7 +3,8 @@
 Parameter names follow `BertForPreTraining` (`bert.*`, `cls.predictions.*`, `cls.seq_relationship.*`), so
 an exported model loads into `BertModel`, `BertForMaskedLM` and the `AutoModel*` classes unchanged; only
 the DRP head differs from BERT's NSP head: one class per relation of `drp.relations` (by default 3:
-contiguous, random, linked; [contiguous, random] has NSP's shape).
+contiguous, random, linked; [contiguous, random] has NSP's shape), and it reads the pair through the
+read-out of `drp.readout` (`DRP_READOUTS`), stored in the model's config as `drp_readout`.
 """
 
 from __future__ import annotations
@@ -21,12 +22,23 @@ from transformers.utils import ModelOutput
 
 from pipeline.errors import PipelineError
 from pipeline.paths import resolve_path
-from pretrain.config import ModelConfig
+from pretrain.config import DRP_READOUTS, ModelConfig
 
 log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
 DRP_HEAD_PREFIX = "cls.seq_relationship."
+POOLER_PREFIX = "bert.pooler."
+
+# What the DRP classifier reads (config.drp_readout; the choices are pretrain.config.DRP_READOUTS):
+#   pooler    tanh(W h_[CLS] + b): BERT's NSP read-out, the paper's.
+#   cls       h_[CLS] itself, without the pooler.
+#   segments  [u, v, |u - v|, u * v] with u, v the means of A's and B's token states in the pair's own
+#             forward pass (token types 0 and 1), at unit length x sqrt(hidden) (`pair_features`): the
+#             classifier sees both segments, not one summary token, so a warm start trained with mean
+#             pooling (sentence encoders) can be read from step 0.
+# Read-outs other than `pooler` leave the pooler untouched: it is frozen and exported as loaded.
+LEGACY_READOUT = "pooler"  # checkpoints and exports written before the setting existed
 
 
 @dataclass
@@ -48,16 +60,54 @@ class LinkBertPreTrainingOutput(ModelOutput):
 
 
 class LinkBertPreTrainingHeads(nn.Module):
-    """BERT's pretraining heads with the NSP classifier widened to `config.num_drp_labels` classes."""
+    """BERT's pretraining heads with the NSP classifier widened to `config.num_drp_labels` classes and
+    sized for its read-out's features."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
         self.predictions = BertLMPredictionHead(config)
-        self.seq_relationship = nn.Linear(config.hidden_size, num_drp_labels(config))
+        width = 4 * config.hidden_size if drp_readout(config) == "segments" else config.hidden_size
+        self.seq_relationship = nn.Linear(width, num_drp_labels(config))
 
 
 def num_drp_labels(config: BertConfig) -> int:
     return int(getattr(config, "num_drp_labels", 3))
+
+
+def drp_readout(config: BertConfig) -> str:
+    readout = str(getattr(config, "drp_readout", LEGACY_READOUT))
+    if readout not in DRP_READOUTS:
+        raise PipelineError(
+            f"drp_readout={readout!r} in the model config: known read-outs are {DRP_READOUTS}"
+        )
+    return readout
+
+
+def segment_means(hidden: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor):
+    """Mean token state of segment A (token type 0, [CLS] and its [SEP] included) and of segment B
+    (token type 1, its [SEP] included), over attended positions only: [B, H] each."""
+    attended = attention_mask.to(hidden.dtype)
+    in_b = token_type_ids.to(hidden.dtype) * attended
+    in_a = attended - in_b
+    sum_a = torch.einsum("bt,bth->bh", in_a, hidden)
+    sum_b = torch.einsum("bt,bth->bh", in_b, hidden)
+    u = sum_a / in_a.sum(1, keepdim=True).clamp(min=1.0)
+    v = sum_b / in_b.sum(1, keepdim=True).clamp(min=1.0)
+    return u, v
+
+
+def pair_features(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The `segments` read-out's features of two segment vectors: sentence-BERT's classifier input
+    [u, v, |u - v|, u * v] of the vectors scaled to unit length times sqrt(hidden).
+
+    Why scaled: raw mean states have outlier dimensions whose squares swing the logits as MLM moves the
+    encoder (held-out DRP flipped between classes from one evaluation to the next); at unit RMS per
+    dimension every feature is O(1), and the u * v block sums to hidden * cos(u, v), so a uniform weight
+    on it reads the cosine that a sentence encoder's geometry is built around."""
+    scale = u.shape[-1] ** 0.5
+    u = F.normalize(u.float(), dim=-1).to(u.dtype) * scale
+    v = F.normalize(v.float(), dim=-1).to(v.dtype) * scale
+    return torch.cat([u, v, (u - v).abs(), u * v], dim=-1)
 
 
 class LinkBertForPreTraining(BertPreTrainedModel):
@@ -68,9 +118,14 @@ class LinkBertForPreTraining(BertPreTrainedModel):
 
     def __init__(self, config: BertConfig):
         super().__init__(config)
+        self.drp_readout = drp_readout(config)
         self.bert = BertModel(config, add_pooling_layer=True)
         self.cls = LinkBertPreTrainingHeads(config)
         self.post_init()
+        if self.drp_readout != "pooler":
+            # Kept so the export stays a complete BertModel, but nothing reads it: no gradient (DDP would
+            # wait for one), no optimizer state, and the warm start's values are exported unchanged.
+            self.bert.pooler.requires_grad_(False)
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.cls.predictions.decoder
@@ -95,11 +150,17 @@ class LinkBertForPreTraining(BertPreTrainedModel):
         labels: torch.Tensor | None = None,
         drp_labels: torch.Tensor | None = None,
     ) -> LinkBertPreTrainingOutput:
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
         encoded = self.bert(
             input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, return_dict=True
         )
-        sequence_output, pooled_output = encoded.last_hidden_state, encoded.pooler_output
-        drp_logits = self.cls.seq_relationship(pooled_output)
+        sequence_output = encoded.last_hidden_state
+        drp_logits = self.cls.seq_relationship(
+            self.drp_features(sequence_output, encoded.pooler_output, attention_mask, token_type_ids)
+        )
         out = LinkBertPreTrainingOutput(drp_logits=drp_logits)
 
         losses = []
@@ -129,6 +190,20 @@ class LinkBertForPreTraining(BertPreTrainedModel):
         if losses:
             out.loss = losses[0] if len(losses) == 1 else losses[0] + losses[1]
         return out
+
+    def drp_features(
+        self,
+        sequence_output: torch.Tensor,
+        pooled_output: torch.Tensor | None,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor,
+    ) -> torch.Tensor:
+        """What the DRP classifier reads, by `config.drp_readout`."""
+        if self.drp_readout == "pooler":
+            return pooled_output
+        if self.drp_readout == "cls":
+            return sequence_output[:, 0]
+        return pair_features(*segment_means(sequence_output, attention_mask, token_type_ids))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -162,9 +237,17 @@ def _group_names(names: list[str]) -> list[str]:
 
 
 def build_model(
-    model_cfg: ModelConfig, *, vocab_size: int, drp_classes: int, pad_token_id: int
+    model_cfg: ModelConfig,
+    *,
+    vocab_size: int,
+    drp_classes: int,
+    pad_token_id: int,
+    drp_readout: str = LEGACY_READOUT,
 ) -> tuple[LinkBertForPreTraining, WarmStartReport | None]:
-    """A fresh model sized by `model_cfg`, or warm-started from `model_cfg.init_from` (then sized by it)."""
+    """A fresh model sized by `model_cfg`, or warm-started from `model_cfg.init_from` (then sized by it);
+    the DRP head reads the pair through `drp_readout` (one of `DRP_READOUTS`)."""
+    if drp_readout not in DRP_READOUTS:
+        raise PipelineError(f"drp.readout={drp_readout!r}: choose one of {', '.join(DRP_READOUTS)}")
     if drp_classes < 2:
         raise PipelineError(f"the DRP head needs at least 2 classes (drp.relations), got {drp_classes}")
     if model_cfg.init_from is None:
@@ -177,7 +260,7 @@ def build_model(
             max_position_embeddings=model_cfg.max_position_embeddings,
             pad_token_id=pad_token_id,
         )
-        _apply_training_settings(config, model_cfg, drp_classes)
+        _apply_training_settings(config, model_cfg, drp_classes, drp_readout)
         model = LinkBertForPreTraining(config)
         log.info(
             "model from scratch: %d layers, hidden %d, %d heads, vocab %d, %d DRP classes, %.2fM parameters",
@@ -189,13 +272,22 @@ def build_model(
             sum(p.numel() for p in model.parameters()) / 1e6,
         )
         return model, None
-    return _warm_start(model_cfg, vocab_size=vocab_size, drp_classes=drp_classes, pad_token_id=pad_token_id)
+    return _warm_start(
+        model_cfg,
+        vocab_size=vocab_size,
+        drp_classes=drp_classes,
+        pad_token_id=pad_token_id,
+        drp_readout=drp_readout,
+    )
 
 
-def _apply_training_settings(config: BertConfig, model_cfg: ModelConfig, drp_classes: int) -> None:
+def _apply_training_settings(
+    config: BertConfig, model_cfg: ModelConfig, drp_classes: int, drp_readout: str
+) -> None:
     config.hidden_dropout_prob = model_cfg.hidden_dropout_prob
     config.attention_probs_dropout_prob = model_cfg.attention_probs_dropout_prob
     config.num_drp_labels = drp_classes
+    config.drp_readout = drp_readout
     config.mlm_weight = model_cfg.mlm_weight
     config.drp_weight = model_cfg.drp_weight
     config.architectures = ["LinkBertForPreTraining"]
@@ -203,7 +295,7 @@ def _apply_training_settings(config: BertConfig, model_cfg: ModelConfig, drp_cla
 
 
 def _warm_start(
-    model_cfg: ModelConfig, *, vocab_size: int, drp_classes: int, pad_token_id: int
+    model_cfg: ModelConfig, *, vocab_size: int, drp_classes: int, pad_token_id: int, drp_readout: str
 ) -> tuple[LinkBertForPreTraining, WarmStartReport]:
     source = str(model_cfg.init_from)
     folder = resolve_path(source)
@@ -227,7 +319,7 @@ def _warm_start(
         )
     if config.pad_token_id is None:
         config.pad_token_id = pad_token_id
-    _apply_training_settings(config, model_cfg, drp_classes)
+    _apply_training_settings(config, model_cfg, drp_classes, drp_readout)
     log.info(
         "warm start from %s: architecture from its config.json (%d layers, hidden %d, %d heads, "
         "intermediate %d); the size fields of the model config are ignored",
@@ -330,12 +422,15 @@ def load_warm_start_weights(model: LinkBertForPreTraining, folder: Path, source:
 
 
 __all__ = [
+    "DRP_READOUTS",
     "IGNORE_INDEX",
     "LinkBertForPreTraining",
     "LinkBertPreTrainingOutput",
     "WarmStartReport",
     "build_model",
     "load_warm_start_weights",
+    "pair_features",
+    "segment_means",
     "read_checkpoint_tensors",
     "read_weights_file",
 ]

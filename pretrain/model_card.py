@@ -26,7 +26,18 @@ CURVES_FILE = "loss_curves.png"
 CORPUS_KEYS = ("pages_read", "articles", "redirects", "failed")
 GRAPH_KEYS = ("nodes", "edges", "resolved_direct", "resolved_via_redirect", "unresolved", "self_links")
 SEGMENT_KEYS = ("num_docs", "num_segments", "num_tokens", "vocab_size", "docs_dropped")
-EVAL_KEYS = ("mlm_loss", "mlm_acc", "perplexity", "drp_loss", "drp_acc", "drp_chance_acc", "drp_majority_acc")
+EVAL_KEYS = (
+    "mlm_loss",
+    "mlm_acc",
+    "perplexity",
+    "drp_loss",
+    "drp_acc",
+    "drp_chance_acc",
+    "drp_majority_acc",
+    "baseline_cosine_acc",
+)
+# `linkbert eval` writes its figures between these markers of the card (replaced on every eval).
+EVAL_BEGIN, EVAL_END = "<!-- linkbert eval -->", "<!-- /linkbert eval -->"
 
 
 @dataclass
@@ -141,7 +152,8 @@ def _eval_section(final: dict[str, Any] | None, pictures: list[str]) -> list[str
         f"Step {final.get('step')}, {_fmt(final.get('mlm_tokens'))} masked tokens, "
         f"{_fmt(final.get('drp_examples'))} DRP pairs from held-out documents, equal counts per relation where "
         "the held-out documents allow it (`drp_chance_acc`: a uniform guess; `drp_majority_acc`: always "
-        "answering the set's largest class)."
+        "answering the set's largest class; `baseline_cosine_acc`: the frozen warm start's cosine of A's and "
+        "B's mean-pooled embeddings, with thresholds fit on training pairs)."
     )
     verdict = drp_verdict(final)
     if verdict:
@@ -149,6 +161,7 @@ def _eval_section(final: dict[str, Any] | None, pictures: list[str]) -> list[str
     lines.append("")
     rows = [(k, final[k]) for k in EVAL_KEYS if k in final]
     rows += [(k, v) for k, v in final.items() if k.startswith("drp_acc_")]
+    rows += [(k, v) for k, v in final.items() if k.startswith("baseline_cosine_acc_")]
     lines += _table(rows, ("metric", "value"))
     names, confusion = final.get("drp_classes"), final.get("confusion")
     if names and confusion:
@@ -203,7 +216,10 @@ def write_model_card(
         "model = AutoModelForMaskedLM.from_pretrained(PATH)  # or AutoModel, AutoModelForSequenceClassification, ...",
         "```",
         "",
-        f"The {drp}-way DRP head is stored too (`cls.seq_relationship.*`); `pretrain.model.LinkBertForPreTraining"
+        f"The {drp}-way DRP head is stored too (`cls.seq_relationship.*`, reading the pair through the "
+        f"`{getattr(model_config, 'drp_readout', 'pooler')}` read-out, `drp_readout` in config.json): "
+        "`linkbert score --model PATH --text ... --candidates FILE` (or `pretrain.scoring.DocumentScorer`) "
+        "ranks documents by how likely they are linked from a text; `pretrain.model.LinkBertForPreTraining"
         ".from_pretrained(PATH)`, or `model.init_from: PATH` in a pretraining config, restores it to continue "
         "pretraining. Standard transformers classes skip it.",
         "",
@@ -219,6 +235,7 @@ def write_model_card(
                 ("vocabulary", model_config.vocab_size),
                 ("parameters (encoder + heads)", num_parameters),
                 ("DRP classes", drp),
+                ("DRP read-out", getattr(model_config, "drp_readout", "pooler")),
                 ("weights dtype", dtype),
                 ("initialized from", cfg.model.init_from or "scratch"),
             ],
@@ -268,3 +285,90 @@ def write_model_card(
     text = "\n".join(lines)
     (out / "README.md").write_text(text, encoding="utf-8")
     return ModelCard(text=text, final_eval=final, curves=curves)
+
+
+def add_eval_section(folder: Path, section: list[str]) -> None:
+    """Put `linkbert eval`'s figures into the card of an export, replacing those of an earlier eval."""
+    from pipeline.atomic import write_text_atomic
+
+    card = folder / "README.md"
+    if not card.is_file():
+        return
+    text = card.read_text(encoding="utf-8")
+    if EVAL_BEGIN in text and EVAL_END in text:
+        head, _, rest = text.partition(EVAL_BEGIN)
+        text = head.rstrip("\n") + "\n" + rest.partition(EVAL_END)[2].lstrip("\n")
+    block = "\n".join([EVAL_BEGIN, *section, EVAL_END])
+    marker = "## Full configuration"
+    if marker in text:
+        head, _, tail = text.partition(marker)
+        text = f"{head.rstrip()}\n\n{block}\n\n{marker}{tail}"
+    else:
+        text = f"{text.rstrip()}\n\n{block}\n"
+    write_text_atomic(card, text)
+
+
+def eval_section(metrics: dict[str, Any], retrieval_picture: str | None) -> list[str]:
+    """The card's `linkbert eval` section: DRP against both baselines (with 95% intervals) on the
+    held-out pairs, where they come from, and cross-document retrieval."""
+    from pretrain.evaluate import baseline_comparison
+
+    names = metrics.get("drp_classes") or []
+    model_ci = metrics.get("drp_acc_ci95") or {}
+    base_ci = metrics.get("baseline_cosine_acc_ci95") or {}
+
+    def cell(value: Any, ci: Any) -> str:
+        if value is None:
+            return "-"
+        return f"{value:.3f} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else f"{value:.3f}"
+
+    lines = [
+        "## Evaluation (`linkbert eval`)",
+        "",
+        f"Held-out DRP on {metrics.get('drp_examples')} unmasked pairs (95% bootstrap intervals); "
+        "the frozen warm-start cosine baseline and the majority class on the same pairs.",
+        "",
+        "| pairs | model | frozen cosine | majority |",
+        "| --- | ---: | ---: | ---: |",
+        f"| all | {cell(metrics.get('drp_acc'), model_ci.get('acc'))} | "
+        f"{cell(metrics.get('baseline_cosine_acc'), base_ci.get('acc'))} | "
+        f"{cell(metrics.get('drp_majority_acc'), None)} |",
+    ]
+    for n in names:
+        lines.append(
+            f"| {n} | {cell(metrics.get(f'drp_acc_{n}'), model_ci.get(f'acc_{n}'))} | "
+            f"{cell(metrics.get(f'baseline_cosine_acc_{n}'), base_ci.get(f'acc_{n}'))} | |"
+        )
+    comparison = baseline_comparison(metrics)
+    if comparison:
+        lines += ["", comparison]
+    cover = metrics.get("heldout_coverage") or {}
+    if cover:
+        lines += [
+            "",
+            "Held-out pairs: "
+            + "; ".join(
+                f"{n}: {c['pairs']} pairs, {c['edges']} document pairs, {c['anchor_documents']} anchor documents, "
+                f"{c['unseen_pair_documents']} with B's document unseen in training"
+                for n, c in cover.items()
+            )
+            + ".",
+        ]
+    retrieval = metrics.get("retrieval") or {}
+    if retrieval.get("rankers"):
+        lines += [
+            "",
+            f"Cross-document retrieval: each of {retrieval['queries']} held-out links ranks its target among "
+            f"{retrieval['candidates']} documents the anchor does not link to (text: each document's "
+            f"{retrieval.get('text', 'first segment')}).",
+            "",
+            "| ranker | MRR | recall@1 | recall@5 |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for name, r in retrieval["rankers"].items():
+            lines.append(f"| {name} | {r['mrr']:.3f} | {r['recall@1']:.3f} | {r['recall@5']:.3f} |")
+        if retrieval_picture:
+            lines += ["", f"![cross-document retrieval]({retrieval_picture})"]
+    elif retrieval.get("reason"):
+        lines += ["", f"Cross-document retrieval: not run ({retrieval['reason']})."]
+    return lines

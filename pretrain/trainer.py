@@ -189,7 +189,11 @@ def _build(acc: Accelerator, cfg: PipelineConfig):
     corpus = LinkedCorpus.open(resolve_path(cfg.data.corpus))
     set_seed(cfg.train.seed)  # identical initial weights on every rank
     model, report = build_model(
-        cfg.model, vocab_size=corpus.vocab_size, drp_classes=cfg.drp.num_classes, pad_token_id=corpus.pad_id
+        cfg.model,
+        vocab_size=corpus.vocab_size,
+        drp_classes=cfg.drp.num_classes,
+        pad_token_id=corpus.pad_id,
+        drp_readout=cfg.drp.readout,
     )
     if model.config.max_position_embeddings < cfg.data.max_seq_len:
         raise PipelineError(
@@ -204,7 +208,7 @@ def _build(acc: Accelerator, cfg: PipelineConfig):
     # (build_model logs the warm-start report itself, once per process: rank 0 alone logs at INFO)
     set_seed(cfg.train.seed, device_specific=True)  # distinct dropout streams per rank
     fused = acc.device.type == "cuda" and not is_deepspeed(acc)
-    fresh = report.newly_initialized if report is not None else ()
+    fresh = fresh_parameters(model, report)
     optimizer = build_optimizer(model, cfg.train, fused=fused, fresh=fresh)
     if fresh and cfg.train.fresh_warmup_steps >= cfg.train.max_steps:
         log.warning(
@@ -216,6 +220,22 @@ def _build(acc: Accelerator, cfg: PipelineConfig):
     scheduler = build_scheduler(optimizer, cfg.train)
     model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
     return model, optimizer, scheduler, corpus
+
+
+def fresh_parameters(model: torch.nn.Module, report: Any) -> list[str]:
+    """The parameters that start untrained and so learn at train.fresh_lr_scale from step 0: those the
+    warm start lacked, and the pooler when it feeds a DRP classifier the checkpoint lacked (it was
+    trained for no classifier of ours; checkpoints without an NSP head store an untrained one)."""
+    from pretrain.model import DRP_HEAD_PREFIX, POOLER_PREFIX
+
+    if report is None:
+        return []
+    fresh = list(report.newly_initialized)
+    if getattr(model.config, "drp_readout", "pooler") == "pooler" and any(
+        name.startswith(DRP_HEAD_PREFIX) for name in fresh
+    ):
+        fresh += [n for n, _ in model.named_parameters() if n.startswith(POOLER_PREFIX) and n not in fresh]
+    return fresh
 
 
 # Config keys that define the data stream or the model: a resumed run must not change them. Everything
@@ -230,6 +250,9 @@ def stream_view(data: dict[str, Any]) -> dict[str, Any]:
     """The stream-defining keys of a plain config dict, dotted (`drp` in the form that keeps runs made with
     `drp.classes` resuming: pretrain/config.py:drp_stream_view)."""
     data = {**data, "drp": drp_stream_view(data.get("drp") or {})}
+    # Runs from before data.heldout_documents held out documents of any kind: "any" keeps their hash.
+    if (data.get("data") or {}).get("heldout_documents", "any") == "any":
+        data["data"] = {k: v for k, v in (data.get("data") or {}).items() if k != "heldout_documents"}
     view = {}
     for key in STREAM_KEYS:
         section, _, name = key.partition(".")
@@ -467,8 +490,20 @@ class HeldOut:
             pairs=cfg.eval.pairs,
             rank=acc.process_index,
             world_size=acc.num_processes,
+            max_pairs_per_edge=cfg.eval.max_pairs_per_edge,
+            max_pairs_per_document=cfg.eval.max_pairs_per_document,
         )
         acc.print(f"held-out DRP set: {self.batches.heldout.describe()}")
+        # The zero-training baseline on the same pairs, logged beside every evaluation (main process only:
+        # it alone writes metrics). Cached in the run folder, so a resumed run and `linkbert eval` reuse it.
+        self.baseline: dict[str, Any] = {}
+        if acc.is_main_process:
+            from pretrain.baselines import BASELINE_FILE, cached_cosine_baseline, describe_cosine_baseline
+
+            baseline = cached_cosine_baseline(corpus, self.batches, cfg, self.run_dir / BASELINE_FILE)
+            if baseline is not None:
+                self.baseline = baseline.metrics
+                acc.print(describe_cosine_baseline(self.baseline, self.batches.heldout.class_names))
 
     def due(self, step: int, max_steps: int) -> bool:
         return self.enabled and (step == max_steps or (self.every > 0 and step % self.every == 0))
@@ -482,6 +517,7 @@ class HeldOut:
             results = evaluate_model(
                 model, self.batches, accelerator=self.acc, class_names=self.batches.heldout.class_names
             )
+        results.update(self.baseline)
         metrics.log_eval(step, results)
         metrics.write(f"eval step {step}: {format_metrics(results)}")
         if self.acc.is_main_process:

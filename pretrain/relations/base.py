@@ -100,6 +100,12 @@ class Relation:
     def eligible_anchors(self) -> SegmentRanges:
         raise NotImplementedError
 
+    @classmethod
+    def heldout_preference(cls, corpus: LinkedCorpus, drp: DrpConfig) -> np.ndarray | None:
+        """Documents (bool [N]) the held-out split should be drawn from so that this relation can be
+        measured on it (`data.heldout_documents=linked`); None: any document will do."""
+        return None
+
     def why_impossible(self) -> str:
         return self.why
 

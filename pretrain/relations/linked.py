@@ -49,6 +49,16 @@ class Linked(Relation):
             degree += np.bincount(self._indices[e0:e1][self._edge_mask[e0:e1]], minlength=num_docs)
         return degree
 
+    @classmethod
+    def heldout_preference(cls, corpus, drp) -> np.ndarray:
+        """Documents with at least one out-link (of `drp.linked_sources`) to a document with segments:
+        only they can anchor a held-out linked pair."""
+        has_segments = np.diff(corpus.doc_segments) > 0
+        links = count_usable_out_links(
+            corpus.indptr, corpus.indices, has_segments, corpus.edge_kind_mask(drp.linked_sources)
+        )
+        return (links > 0) & has_segments
+
     def eligible_anchors(self) -> SegmentRanges:
         ctx = self.ctx
         anchor_docs = ctx.anchors.docs

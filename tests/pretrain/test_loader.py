@@ -10,7 +10,8 @@ import torch
 from pipeline.errors import PipelineError
 from pretrain.config import DataConfig, DrpConfig
 from pretrain.corpus_data import LinkedCorpus, split_documents
-from pretrain.loader import build_heldout_batches, build_train_loader, build_train_sampler
+from pretrain.loader import build_heldout_batches, build_train_loader, build_train_sampler, heldout_split
+from pretrain.relations.base import count_usable_out_links
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +98,7 @@ def test_resuming_at_a_sample_continues_the_identical_stream(corpus: LinkedCorpu
 
 def test_training_never_sees_heldout_documents(corpus: LinkedCorpus) -> None:
     data = data_config(0, heldout_fraction=0.2)
-    _, heldout = split_documents(corpus.num_docs, 0.2, data.split_seed)
+    _, heldout = heldout_split(corpus, data, DrpConfig())
     sampler = build_train_sampler(corpus, data, DrpConfig(), seed=0)
     draws = sampler.draw(np.arange(20_000))
     docs = np.searchsorted(corpus.doc_segments, np.r_[draws.anchor, draws.pair], side="right") - 1
@@ -113,7 +114,7 @@ def test_heldout_set_is_fixed_balanced_and_from_heldout_documents(corpus: Linked
     # 60 pairs = 20 per relation; the last global batch is padded with ignored rows.
     assert np.bincount(labels[labels >= 0], minlength=3).tolist() == [20, 20, 20]
     assert len(first) == -(-60 // 8) and (labels < 0).sum() == len(first) * 8 - 60
-    _, heldout = split_documents(corpus.num_docs, 0.05, data.split_seed)
+    _, heldout = heldout_split(corpus, data, DrpConfig())
     anchors = loader.sampler.draw(loader.heldout.samples).anchor
     docs = np.searchsorted(corpus.doc_segments, anchors, side="right") - 1
     assert np.isin(docs, heldout).all()
@@ -138,3 +139,54 @@ def test_eval_loader_needs_heldout_documents(corpus: LinkedCorpus) -> None:
         build_heldout_batches(
             corpus, data_config(0, heldout_fraction=0.0), DrpConfig(), seed=0, micro_batch_size=8, pairs=30
         )
+
+
+def test_linked_split_holds_out_documents_with_links_only(corpus: LinkedCorpus) -> None:
+    data = data_config(0, heldout_fraction=0.1)
+    train, heldout = heldout_split(corpus, data, DrpConfig())
+    has_segments = np.diff(corpus.doc_segments) > 0
+    links = count_usable_out_links(corpus.indptr, corpus.indices, has_segments)
+    assert len(heldout) > 0 and (links[heldout] > 0).all() and has_segments[heldout].all()
+    # About the count a plain split holds out, and a partition of the documents.
+    plain = split_documents(corpus.num_docs, 0.1, data.split_seed)[1]
+    assert abs(len(heldout) - len(plain)) < 0.3 * len(plain)
+    assert sorted([*train, *heldout]) == list(range(corpus.num_docs))
+    # "any" is the plain split; a relation list without linked needs no links either.
+    any_kind = DataConfig(**{**data.__dict__, "heldout_documents": "any"})
+    np.testing.assert_array_equal(heldout_split(corpus, any_kind, DrpConfig())[1], plain)
+    two = DrpConfig(relations=("contiguous", "random"))
+    np.testing.assert_array_equal(heldout_split(corpus, data, two)[1], plain)
+
+
+def test_heldout_caps_spread_pairs_over_documents_and_prefer_unseen_pairs(corpus: LinkedCorpus) -> None:
+    data = data_config(0, heldout_fraction=0.1)
+    loader = build_heldout_batches(
+        corpus,
+        data,
+        DrpConfig(),
+        seed=0,
+        micro_batch_size=8,
+        pairs=150,
+        max_pairs_per_edge=2,
+        max_pairs_per_document=3,
+    )
+    held = loader.heldout
+    assert held.counts == [50, 50, 50]
+    draws = loader.sampler.draw(held.samples)
+    np.testing.assert_array_equal(draws.relation, held.relation)
+    np.testing.assert_array_equal(
+        np.searchsorted(corpus.doc_segments, draws.pair, side="right") - 1, held.pair_doc
+    )
+    for r in range(3):
+        rows = held.relation == r
+        _, per_doc = np.unique(held.anchor_doc[rows], return_counts=True)
+        assert per_doc.max() <= 3
+        between = rows & (held.anchor_doc != held.pair_doc)
+        edges = list(zip(held.anchor_doc[between].tolist(), held.pair_doc[between].tolist(), strict=True))
+        assert all(edges.count(e) <= 2 for e in set(edges))
+    cover = held.coverage()
+    assert cover["linked"]["edges"] >= 25 and cover["contiguous"]["unseen_pair_documents"] == 50
+    # B's document unseen in training is preferred: the uncapped first draws would use training ones.
+    train, _ = heldout_split(corpus, data, DrpConfig())
+    assert held.unseen(2) == int((~np.isin(held.pair_doc[held.relation == 2], train)).sum())
+    assert held.unseen(1) == 50  # enough held-out documents for every random pair

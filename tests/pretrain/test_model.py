@@ -183,3 +183,42 @@ def test_warm_start_damaged_weights_file_is_a_clear_error(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(PipelineError, match=r"model\.safetensors is unreadable"):
         build_model(ModelConfig(init_from=str(tmp_path)), vocab_size=120, drp_classes=3, pad_token_id=0)
+
+
+@pytest.mark.parametrize("readout", ["pooler", "cls", "segments"])
+def test_every_readout_trains_its_head_and_only_the_pooler_readout_trains_the_pooler(readout: str):
+    torch.manual_seed(0)
+    model, _ = build_model(
+        ModelConfig(**TINY), vocab_size=120, drp_classes=3, pad_token_id=0, drp_readout=readout
+    )
+    assert model.config.drp_readout == readout
+    width = 4 * TINY["hidden_size"] if readout == "segments" else TINY["hidden_size"]
+    assert model.cls.seq_relationship.in_features == width
+    out = model(**batch())
+    out.loss.backward()
+    assert model.cls.seq_relationship.weight.grad.abs().sum() > 0
+    pooler = model.bert.pooler.dense.weight
+    assert pooler.requires_grad == (readout == "pooler")
+    assert (pooler.grad is not None) == (readout == "pooler")
+
+
+def test_segment_means_average_each_segment_over_its_attended_tokens():
+    from pretrain.model import pair_features, segment_means
+
+    hidden = torch.arange(2 * 6 * 2, dtype=torch.float32).reshape(2, 6, 2)
+    types = torch.tensor([[0, 0, 0, 1, 1, 1], [0, 0, 1, 1, 1, 1]])
+    mask = torch.tensor([[1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 1]])  # row 0: the last position is padding
+    u, v = segment_means(hidden, mask, types)
+    torch.testing.assert_close(u[0], hidden[0, :3].mean(0))
+    torch.testing.assert_close(v[0], hidden[0, 3:5].mean(0))
+    torch.testing.assert_close(v[1], hidden[1, 2:].mean(0))
+    features = pair_features(u, v)
+    assert features.shape == (2, 8)
+    # Unit RMS per dimension: the u * v block sums to hidden * cos(u, v).
+    cos = torch.nn.functional.cosine_similarity(u, v)
+    torch.testing.assert_close(features[:, 6:].sum(-1), 2 * cos)
+
+
+def test_an_unknown_readout_is_refused():
+    with pytest.raises(PipelineError, match="drp.readout"):
+        build_model(ModelConfig(**TINY), vocab_size=120, drp_classes=3, pad_token_id=0, drp_readout="mean")
