@@ -9,6 +9,7 @@
     linkbert pretrain        --config configs/pretrain/demo.yaml [key=value ...] [--resume auto]
     linkbert export          --checkpoint DIR|auto --output DIR
     linkbert eval            --model DIR [--corpus DIR]
+    linkbert score           --model DIR (--text TEXT | --text-file F) --candidates FILE [--relation linked]
     linkbert summary         --corpus DIR [--run runs/NAME] [--model DIR]
     linkbert ablation        [--config configs/ablation.yaml] [--launch ACCELERATE_YAML] [key=value ...]
 
@@ -161,6 +162,26 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    from pretrain.scoring import DocumentScorer, format_ranking, ranking_json, read_candidates
+
+    text = args.text if args.text is not None else _read_text(args.text_file)
+    candidates = read_candidates(args.candidates)
+    scorer = DocumentScorer.from_pretrained(args.model)
+    ranking = scorer.rank(text, [c.text for c in candidates], args.relation, top=args.top or None)
+    show = ranking_json if args.json else format_ranking
+    print(show(ranking, candidates, args.relation))
+    return 0
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError as e:
+        raise PipelineError(f"--text-file {path}: cannot read it ({e.strerror or e})") from e
+
+
 def _summary(args: argparse.Namespace) -> int:
     from pipeline.summary import summarize
 
@@ -293,6 +314,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_args(p)
     p.set_defaults(func=_eval)
+
+    p = commands.add_parser(
+        "score", help="rank candidate documents for a text by an exported model's DRP head"
+    )
+    p.add_argument("--model", required=True, help="an exported model folder (`linkbert export`)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", help="the text (segment A of every pair)")
+    source.add_argument("--text-file", help="a file holding the text")
+    p.add_argument(
+        "--candidates",
+        required=True,
+        help='one candidate text per line, or JSONL lines {"title": ..., "text": ...}',
+    )
+    p.add_argument("--relation", default="linked", help="the DRP relation to rank by (default: linked)")
+    p.add_argument("--top", type=int, default=10, help="how many candidates to print; 0: all (default: 10)")
+    p.add_argument("--json", action="store_true", help="print the ranking as JSON")
+    p.set_defaults(func=_score)
 
     p = commands.add_parser("summary", help="print what a pipeline run produced (corpus, run, model)")
     p.add_argument("--corpus", required=True, help="corpus folder")
