@@ -11,8 +11,8 @@ from pretrain.relations import DEFAULT_RELATIONS, RELATIONS
 log = logging.getLogger(__name__)
 
 # What the DRP classifier reads (pretrain/model.py): BERT's pooled [CLS] (the paper's), the bare [CLS]
-# state, or both segments' mean token states.
-DRP_READOUTS = ("pooler", "cls", "segments")
+# state, both segments' mean token states in the pair's pass, or A and B encoded apart.
+DRP_READOUTS = ("pooler", "cls", "segments", "siamese")
 
 
 @dataclass
@@ -59,7 +59,7 @@ class DrpConfig:
     linked_sources: list[str] | None = None
     # What the DRP head reads: "segments" (A's and B's mean token states), "cls" or "pooler" (the
     # paper's tanh(W h_[CLS])); docs/architecture.md, "DRP read-out".
-    readout: Literal["pooler", "cls", "segments"] = "segments"
+    readout: Literal["pooler", "cls", "segments", "siamese"] = "segments"
     # Deprecated: 2 or 3 = the first 2 or 3 of (contiguous, random, linked); read from older configs.
     classes: Literal[2, 3] | None = None
 

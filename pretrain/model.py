@@ -35,8 +35,10 @@ POOLER_PREFIX = "bert.pooler."
 #   cls       h_[CLS] itself, without the pooler.
 #   segments  [u, v, |u - v|, u * v] with u, v the means of A's and B's token states in the pair's own
 #             forward pass (token types 0 and 1), at unit length x sqrt(hidden) (`pair_features`): the
-#             classifier sees both segments, not one summary token, so a warm start trained with mean
-#             pooling (sentence encoders) can be read from step 0.
+#             classifier sees both segments, not one summary token.
+#   siamese   the same features of A and B encoded apart (`encode_apart`, one more encoder pass over
+#             the unmasked text), the way a sentence encoder embeds them: the read-out starts from the
+#             geometry a mean-pooling warm start was trained for, and DRP trains that geometry.
 # Read-outs other than `pooler` leave the pooler untouched: it is frozen and exported as loaded.
 LEGACY_READOUT = "pooler"  # checkpoints and exports written before the setting existed
 
@@ -66,7 +68,9 @@ class LinkBertPreTrainingHeads(nn.Module):
     def __init__(self, config: BertConfig):
         super().__init__()
         self.predictions = BertLMPredictionHead(config)
-        width = 4 * config.hidden_size if drp_readout(config) == "segments" else config.hidden_size
+        width = (
+            4 * config.hidden_size if drp_readout(config) in ("segments", "siamese") else config.hidden_size
+        )
         self.seq_relationship = nn.Linear(width, num_drp_labels(config))
 
 
@@ -158,9 +162,15 @@ class LinkBertForPreTraining(BertPreTrainedModel):
             input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, return_dict=True
         )
         sequence_output = encoded.last_hidden_state
-        drp_logits = self.cls.seq_relationship(
-            self.drp_features(sequence_output, encoded.pooler_output, attention_mask, token_type_ids)
-        )
+        if self.drp_readout == "siamese":
+            # A and B encoded apart, as the user's text without MLM masks: one more encoder pass.
+            text = input_ids if labels is None else torch.where(labels != IGNORE_INDEX, labels, input_ids)
+            features = pair_features(*self.encode_apart(text, attention_mask, token_type_ids))
+        else:
+            features = self.drp_features(
+                sequence_output, encoded.pooler_output, attention_mask, token_type_ids
+            )
+        drp_logits = self.cls.seq_relationship(features)
         out = LinkBertPreTrainingOutput(drp_logits=drp_logits)
 
         losses = []
@@ -190,6 +200,30 @@ class LinkBertForPreTraining(BertPreTrainedModel):
         if losses:
             out.loss = losses[0] if len(losses) == 1 else losses[0] + losses[1]
         return out
+
+    def encode_apart(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean token states of `[CLS] A [SEP]` and `[CLS] B [SEP]`, each encoded alone in one batch of
+        2 x rows: the pair's A (token type 0) and B (token type 1) cut out of `[CLS] A [SEP] B [SEP]`."""
+        attended = attention_mask.bool()
+        len_a = ((token_type_ids == 0) & attended).sum(1)  # [CLS] A [SEP]
+        len_b = ((token_type_ids == 1) & attended).sum(1)  # B [SEP]
+        width = int(torch.maximum(len_a, len_b + 1).max())
+        pos = torch.arange(width, device=input_ids.device).unsqueeze(0)
+        last = input_ids.shape[1] - 1
+        a_ids = torch.gather(input_ids, 1, pos.expand(len(input_ids), -1).clamp(max=last))
+        b_src = (len_a.unsqueeze(1) + pos - 1).clamp(min=0, max=last)
+        b_ids = torch.gather(input_ids, 1, b_src)
+        b_ids[:, 0] = input_ids[:, 0]  # B gets the [CLS] it had in front of A
+        a_mask, b_mask = pos < len_a.unsqueeze(1), pos < (len_b + 1).unsqueeze(1)
+        pad = self.config.pad_token_id or 0
+        ids = torch.cat([a_ids.masked_fill(~a_mask, pad), b_ids.masked_fill(~b_mask, pad)])
+        mask = torch.cat([a_mask, b_mask]).long()
+        hidden = self.bert(ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).last_hidden_state
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        means = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        return means[: len(input_ids)], means[len(input_ids) :]
 
     def drp_features(
         self,

@@ -244,3 +244,33 @@ def test_summary_names_the_damaged_line_of_a_metrics_file(tmp_path: Path):
     # a run killed mid-write cuts at most the last line: the rows before it still count
     (run / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "lo')
     assert "1 (1 .. 1)" in summarize(tmp_path, run)
+
+
+@pytest.mark.slow
+def test_eval_compares_with_both_baselines_and_ranks_linked_documents(demo: DemoRun):
+    ev = json.loads((demo.model / "eval.json").read_text())
+    names = ev["drp_classes"]
+    # The zero-training baselines on the same pairs, with intervals that hold their accuracy.
+    assert 0.0 <= ev["baseline_cosine_acc"] <= 1.0 and ev["drp_majority_acc"] >= 1 / 3
+    for prefix in ("drp_", "baseline_cosine_"):
+        ci = ev[f"{prefix}acc_ci95"]
+        assert ci["acc"][0] <= ev[f"{prefix}acc"] <= ci["acc"][1]
+        assert set(ci) == {"acc", *(f"acc_{n}" for n in names)}
+    # The training evaluations logged the same baseline as eval.json computed for the export.
+    final = _metrics(demo.run, "eval")[-1]
+    assert final["baseline_cosine_acc"] == pytest.approx(ev["baseline_cosine_acc"])
+    cover = ev["heldout_coverage"]
+    assert sum(c["pairs"] for c in cover.values()) == ev["drp_examples"]
+    linked = [row for row in ev["drp_per_edge"] if row["relation"] == "linked"]
+    assert len(linked) == cover["linked"]["edges"] and all(row["anchor"] != row["target"] for row in linked)
+    assert sum(row["pairs"] for row in linked) == cover["linked"]["pairs"]
+    # Cross-document retrieval: the four rankers over the same queries.
+    retrieval = ev["retrieval"]
+    assert retrieval["queries"] > 0 and retrieval["candidates"] == 9
+    assert set(retrieval["rankers"]) == {"drp_linked", "export_cosine", "warm_start_cosine", "tfidf_cosine"}
+    for figures in retrieval["rankers"].values():
+        assert 0.0 < figures["mrr"] <= 1.0 and figures["recall@1"] <= figures["recall@5"]
+    assert (demo.model / "retrieval.png").is_file()
+    card = (demo.model / "README.md").read_text()
+    assert "## Evaluation (`linkbert eval`)" in card and "| drp_linked |" in card
+    assert "frozen warm-start cosine" in demo.logs["summary"] and "eval retrieval" in demo.logs["summary"]
