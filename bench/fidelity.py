@@ -62,6 +62,12 @@ DUMPS = [
     ("hewiki-minidump.xml.bz2", "he"),
     ("elwikivoyage-p2566p2583-multistream.xml.bz2", None),
     ("viwiki-test-truncated.xml.bz2", None),
+    ("frwiki-minidump.xml.bz2", "fr"),
+    ("itwiki-minidump.xml.bz2", "it"),
+    ("cawiki-minidump.xml.bz2", "ca"),
+    ("huwiki-minidump.xml.bz2", "hu"),
+    ("eowiki-minidump.xml.bz2", "eo"),
+    ("rowiki-minidump.xml.bz2", "ro"),
 ]
 CATEGORIES = ["gap_punct", "empty_brackets", "interwiki", "raw_variant", "empty_headings", "cut_trails"]
 

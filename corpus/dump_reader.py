@@ -21,6 +21,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from corpus.language_check import LanguageCheck
 from corpus.multistream import Slice
 from corpus.siteinfo import SiteInfo
 from pipeline.errors import PipelineError
@@ -270,6 +271,7 @@ class _PageParser:
         self.last_id: int | None = None
         self.pages = 0
         self.empty_pages = 0
+        self.language_check: LanguageCheck | None = None
 
     def _after(self) -> str:
         return f" (after page id {self.last_id})" if self.last_id is not None else ""
@@ -377,8 +379,14 @@ class _PageParser:
         target = redirect.get("title") if redirect is not None else None
         revisions = elem.findall(ns + "revision")
         text = (revisions[-1].findtext(ns + "text") if revisions else None) or ""
+        if target is None and text[:1] in "# \n":  # old schemas and other tools: no <redirect> element
+            target = self.site.redirect_target(text)
         self.last_id = page_id
         self.pages += 1
+        if page_ns == 0 and target is None:
+            if self.language_check is None or self.language_check.site is not self.site:
+                self.language_check = LanguageCheck(self.site, self.where)
+            self.language_check.feed(text)
         if not text:
             self.empty_pages += 1
         return RawPage(page_id, title, page_ns, target, text, self.site)
@@ -417,6 +425,8 @@ def read_pages(
         )
     if parser.root is None:
         raise PipelineError(f"{where}: holds no <mediawiki> element; expected a MediaWiki XML dump")
+    if parser.language_check is not None:
+        parser.language_check.finish()  # a file of fewer than CHECK_PAGES articles
     if parser.pages >= STUB_CHECK_MIN_PAGES and parser.empty_pages * 2 > parser.pages:
         log.warning(
             "%s: %d of its %d pages have no text; a stubs dump (*-stub-*.xml.gz) holds metadata only: "

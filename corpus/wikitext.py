@@ -48,6 +48,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from corpus import sitedata
 from corpus.config import CorpusConfig
 from corpus.siteinfo import SiteInfo
 from corpus.templates import OWN_NAME_TEMPLATES, render, renderer_for
@@ -94,6 +95,7 @@ _NOWIKI_OPEN, _NOWIKI_CLOSE = "\x04", "\x05"
 # it ends a link trail.
 _HEADING, _GAP = "\x06", "\x07"
 _CONTROL_CHARS = {c: None for c in range(1, 8)}
+_SWITCHES = sitedata.behaviour_switches()
 MAX_TEMPLATE_DEPTH = 50  # rendered templates nested deeper than this are dropped (hostile input)
 
 _FILE_NAMESPACES = (6, -2)
@@ -121,7 +123,9 @@ _POSSESSIVE = "+" if sys.version_info >= (3, 11) else ""
 _EXT_TAGS = _LITERAL_TAGS | _LINK_TAGS | _DROP_TAGS
 _MARKUP_TAGS = _HTML_TAGS | _EXT_TAGS
 _TAG_RE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)(?=[\s/>])([^<>]*)>")
-_MAGIC_WORD_RE = re.compile(r"__[A-Z]+__")
+# Behaviour switches: `__NOTOC__` and every wiki's translations (`__AUCUNSOMMAIRE__`, `__БЕЗ_ОГЛАВЛЕНИЯ__`).
+_MAGIC_WORD_RE = re.compile(r"__(?:[^\W_]|_(?!_))+__")
+_ASCII_SWITCH_RE = re.compile(r"__[A-Z]+__")
 _OPEN_BRACES_RE = re.compile(r"\{\{")
 _CLOSE_BRACES_RE = re.compile(r"\}\}")
 _TEMPLATE_NAME_RE = re.compile(r"[^{}|]*")
@@ -353,7 +357,9 @@ class _PageCleaner:
         self.is_disambiguation = False
 
     def clean(self, text: str, title: str) -> CleanPage:
-        self.is_disambiguation = title.rstrip().endswith("(disambiguation)") or "__DISAMBIG__" in text
+        self.is_disambiguation = title.rstrip().endswith("(disambiguation)") or (
+            "__" in text and any(switch in text for switch in self.site.disambiguation_switches)
+        )
         self.title = title
         if any(
             c in text for c in "\x01\x02\x03\x04\x05\x06\x07"
@@ -439,7 +445,7 @@ class _PageCleaner:
             raw_name = _TEMPLATE_NAME_RE.match(text, s + 2).group()
             name = _template_key(raw_name)
             names[s] = (raw_name, name)
-            if name in DISAMBIGUATION_TEMPLATES:
+            if name in DISAMBIGUATION_TEMPLATES or name in self.site.disambiguation_templates:
                 self.is_disambiguation = True
             elif (
                 name in hatnotes
@@ -670,7 +676,7 @@ def _tidy(text: str, nowiki: list[str]) -> str:
     if "''" in text:
         text = _QUOTES_RE.sub("", text)
     if "__" in text:
-        text = _MAGIC_WORD_RE.sub("", text)
+        text = _MAGIC_WORD_RE.sub(_behaviour_switch, text)
     if _GAP in text:
         text = _close_gaps(text)
     text = "\n" + text  # line-start patterns anchor on a literal newline (fast search)
@@ -798,6 +804,11 @@ def _strip_colon(target: str) -> str:
     """`[[:Category:X]]` shows `Category:X`."""
     stripped = target.lstrip()
     return stripped[1:] if stripped[:1] == ":" else target
+
+
+def _behaviour_switch(m: re.Match[str]) -> str:
+    word = m.group()
+    return "" if word.upper() in _SWITCHES or _ASCII_SWITCH_RE.fullmatch(word) else word
 
 
 def _external_label(m: re.Match[str]) -> str:
