@@ -25,10 +25,11 @@ MIN_VOTES = 3  # foreign File/Category links needed before a warning (one could 
 # Wikipedias by size, largest first (article counts, 2024). Small wikis take their namespace names
 # from a larger language (Bambara and Sango use French ones, Alemannic German ones), so a tie goes
 # to the larger wiki, the likelier source of a dump (bot-written wikis last); the others are named too.
-_BY_SIZE = """en de fr sv nl ru es it pl ja zh vi uk ar pt fa ca sr id ko no ce fi hu cs tr tt sh
+_BY_SIZE_TEXT = """en de fr sv nl ru es it pl ja zh vi uk ar pt fa ca sr id ko no ce fi hu cs tr tt sh
     ro zh-min-nan eu ms eo he hy da bg cy sk azb uz et simple be kk min el hr lt gl az ur sl lld ka nn hi th
     ta bn la mk ast lv af tg my sq mg bs oc te sw ky nds lb ml br pnb new vec jv ht zh-yue mr ga sco pms
-    ceb war arz""".split()
+    ceb war arz"""
+_BY_SIZE = _BY_SIZE_TEXT.split()
 _RANK = {lang: i for i, lang in enumerate(_BY_SIZE)}
 _PREFIX_RE = re.compile(r"\[\[[ _]*([^\[\]|:\n{}<>]{1,40}?)[ _]*:")
 

@@ -75,6 +75,12 @@ _ENWIKI_NAMESPACES: dict[int, str] = {
 _ENWIKI_CASE_SENSITIVE = {2302, 2303}
 
 _SPACES_RE = re.compile(r"[ _]+")
+# A file name: what tells `[[Datei:Berlin.jpg|...]]` on a page in a file of another language (a
+# mixed dump, a wrong siteinfo) from an article title with a colon.
+_MEDIA_FILE_RE = re.compile(
+    r"\.(?:jpe?g|png|gif|svg|tiff?|webp|xcf|ogg|ogv|oga|opus|webm|mp3|mp4|wav|flac|midi?|pdf|djvu|stl)\s*$",
+    re.IGNORECASE,
+)
 _MAX_PREFIX_CHARS = 100  # longer than any namespace name or alias
 
 
@@ -220,9 +226,14 @@ class SiteInfo:
         prefix, colon, rest = title.partition(":")
         if not colon or len(prefix) > _MAX_PREFIX_CHARS:
             return 0, title
-        ns_id = self._lookup.get(_namespace_key(prefix))
+        key = _namespace_key(prefix)
+        ns_id = self._lookup.get(key)
         if ns_id is None:
-            return 0, title
+            # Another wiki's File or Category name (`Fájl:`, `Kategória:`): an embed or a category
+            # line whatever the site, never an article; a file needs a file name to be taken so.
+            ns_id = sitedata.media_namespaces().get(key)
+            if ns_id is None or (ns_id == 6 and not _MEDIA_FILE_RE.search(rest)):
+                return 0, title
         # MediaWiki trims spaces/underscores around the colon.
         return ns_id, rest.lstrip(" _")
 

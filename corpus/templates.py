@@ -15,32 +15,18 @@ icons): they keep the words and numbers the author wrote.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 
+from corpus import template_families as families
+from corpus.template_aliases import local_renderer
+from corpus.template_families import Renderer, TemplateArgs
 
-@dataclass
-class TemplateArgs:
-    """A template call's arguments: positional ones in order and named ones (`name=value`)."""
+__all__ = ["REGISTRY", "Renderer", "TemplateArgs", "render", "renderer_for", "split_named"]
 
-    positional: list[str]
-    named: dict[str, str]
-    title: str  # the page's title ({{PAGENAME}})
-
-    def get(self, index: int, default: str = "") -> str:
-        """Positional argument `index` (1-based), or the named argument of that number."""
-        value = self.named.get(str(index))
-        if value is not None:
-            return value
-        return self.positional[index - 1] if 0 < index <= len(self.positional) else default
-
-
-Renderer = Callable[[TemplateArgs], str]
 
 _NAMED_ARG_RE = re.compile(r"^\s*([^=\[\]{}|]+?)\s*=(.*)$", re.DOTALL)
 
 
-def split_named(args: list[str], title: str) -> TemplateArgs:
+def split_named(args: list[str], title: str, name: str = "") -> TemplateArgs:
     positional: list[str] = []
     named: dict[str, str] = {}
     for arg in args:
@@ -49,7 +35,7 @@ def split_named(args: list[str], title: str) -> TemplateArgs:
             named[m.group(1).strip().lower()] = m.group(2).strip()
         else:
             positional.append(arg.strip())
-    return TemplateArgs(positional, named, title)
+    return TemplateArgs(positional, named, title, name)
 
 
 # -- renderers ------------------------------------------------------------------------------------
@@ -354,9 +340,9 @@ REGISTRY: dict[str, Renderer] = {
     # other wikis' equivalents of the above
     "нп5": _shown_or_target,  # ruwiki "not translated": {{нп5|Article|shown text|lang|foreign}}
     "не переведено 5": _shown_or_target,
-    "iw": _shown_or_target,
-    "ill": _shown_or_target,
-    "interlanguage link": _shown_or_target,
+    "iw": families.interlanguage,
+    "ill": families.interlanguage,
+    "interlanguage link": families.interlanguage,
     "ألمانية": _lang_xx,  # arwiki {{German|...}}
     "إنجليزية": _lang_xx,
     "فرنسية": _lang_xx,
@@ -378,8 +364,12 @@ _PREFIX_RENDERERS: tuple[tuple[str, Renderer], ...] = (
 )
 
 
-def renderer_for(key: str) -> Renderer | None:
-    """The renderer of a template (its key as `corpus.wikitext._template_key` makes it), if any."""
+def renderer_for(key: str, language: str = "") -> Renderer | None:
+    """The renderer of a template (its key as `corpus.wikitext._template_key` makes it) on a wiki of
+    `language`, if any: the wiki's own (corpus/template_aliases.py) first, then the shared one."""
+    fn = local_renderer(key, language)
+    if fn is not None:
+        return fn
     fn = REGISTRY.get(key)
     if fn is not None:
         return fn
@@ -394,16 +384,16 @@ def renderer_for(key: str) -> Renderer | None:
     return None
 
 
-def render(key: str, raw_name: str, args: list[str], title: str) -> str | None:
+def render(key: str, raw_name: str, args: list[str], title: str, language: str = "") -> str | None:
     """Wikitext for a template call, or None when the template is not in the registry (dropped).
 
     `key` is the compared name, `raw_name` the name as written (a parser function's first argument
     follows its colon: `{{ucfirst:word}}`)."""
     if key in OWN_NAME_TEMPLATES:
         return raw_name.strip()
-    fn = renderer_for(key)
+    fn = renderer_for(key, language)
     if fn is None:
         return None
-    if ":" in key and key not in REGISTRY:
+    if ":" in key and key not in REGISTRY and local_renderer(key, language) is None:
         args = [raw_name.partition(":")[2], *args]
-    return fn(split_named(args, title))
+    return fn(split_named(args, title, raw_name))

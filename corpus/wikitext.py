@@ -346,6 +346,7 @@ def _strip_comments(text: str) -> str:
 class _PageCleaner:
     def __init__(self, site: SiteInfo, hatnotes: frozenset[str], variant: str = "") -> None:
         self.site = site
+        self.language = site.language
         self.hatnotes = hatnotes
         self.variant = variant
         self.title = ""
@@ -373,7 +374,9 @@ class _PageCleaner:
             text = _VARIANT_RE.sub(self._variant, text)
         if "{{" in text or "}}" in text:
             text = self._templates(text)
-        if "{|" in text:
+            if "-{" in text:  # variant markup whose rules held templates: `-{zh-hans:{{..}};zh-hant:..}-`
+                text = _VARIANT_RE.sub(self._variant, text)
+        if "{|" in text or "|-" in text or "|}" in text:
             text = self._tables(text)
         if "[[" in text:
             text = self._links(text)
@@ -457,7 +460,7 @@ class _PageCleaner:
         starts: list[int] | None = None
         for s, e in outer:
             raw_name, name = names[s]
-            if renderer_for(name) is None and name not in _OWN_NAME:
+            if renderer_for(name, self.language) is None and name not in _OWN_NAME:
                 self._collect_links(text[s:e])
                 cuts.append((s, e, _GAP))
                 continue
@@ -486,7 +489,9 @@ class _PageCleaner:
         """The wikitext a template span shows: its renderer's output, nested templates rendered
         first; "" for a template without a renderer."""
         raw_name, name = names[s]
-        if depth > MAX_TEMPLATE_DEPTH or (renderer_for(name) is None and name not in _OWN_NAME):
+        if depth > MAX_TEMPLATE_DEPTH or (
+            renderer_for(name, self.language) is None and name not in _OWN_NAME
+        ):
             return ""
         inner_start = s + 2 + len(raw_name)
         cuts: list[tuple[int, int, str]] = []
@@ -507,7 +512,7 @@ class _PageCleaner:
             end = ce
         inner = _splice(text[inner_start : e - 2], cuts)
         args = _split_args(inner[1:]) if inner.startswith("|") else []
-        return render(name, raw_name, args, self.title) or ""
+        return render(name, raw_name, args, self.title, self.language) or ""
 
     def _variant(self, m: re.Match[str]) -> str:
         """One `-{...}-`: flags `H`/`T`/`-` define rules and show nothing; otherwise the chosen
@@ -547,14 +552,43 @@ class _PageCleaner:
 
     def _tables(self, text: str) -> str:
         _, outer, stray = _match_pairs(text, _TABLE_OPEN_RE, _TABLE_CLOSE_RE, 2, line_start=True)
-        cuts = [(s, e, "") for s, e in stray]
+        cuts: list[tuple[int, int, str]] = []
         unclosed = [s for s, e in stray if text.startswith("{|", s)]
         if unclosed:  # an unclosed table runs to the end of the page, as MediaWiki renders it
             outer = _outermost([*outer, (unclosed[0], len(text))])
         for s, e in outer:
             self._collect_links(text[s:e])
             cuts.append((s, e, ""))
-        return _splice(text, cuts)
+        text = _splice(text, cuts)
+        if "|-" in text or "|}" in text:  # a close without an open: rows of a table a template opened
+            text = self._orphan_rows(text)
+        return text
+
+    def _orphan_rows(self, text: str) -> str:
+        """Rows of a table whose `{|` came from a template (`{{TabelKapoLaŭĈarta}}`, `{{table
+        start}}`) or whose `|}` did (`{{end}}`): every run of row lines (`|...`, `!...`) holding a row
+        separator `|-` or a close `|}` goes, with the line of the removed template that opened it."""
+        lines = text.split("\n")
+        heads = [line.lstrip(" \t:" + _GAP) for line in lines]
+        is_row = [h.startswith(("|", "!")) for h in heads]
+        drop = [False] * len(lines)
+        i = 0
+        while i < len(lines):
+            if not is_row[i]:
+                i += 1
+                continue
+            j = i
+            while j < len(lines) and is_row[j]:
+                j += 1
+            if any(heads[k].startswith(("|-", "|}")) for k in range(i, j)):
+                start = i - 1 if i > 0 and _GAP in lines[i - 1] and not lines[i - 1].strip(" \t" + _GAP) else i
+                for k in range(start, j):
+                    drop[k] = True
+                self._collect_links("\n".join(lines[i:j]))
+            i = j
+        if not any(drop):
+            return text
+        return "\n".join(_GAP if dropped else line for line, dropped in zip(lines, drop, strict=True))
 
     # -- wikilinks -------------------------------------------------------------------------------
     def _links(self, text: str) -> str:

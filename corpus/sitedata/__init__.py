@@ -59,6 +59,12 @@ def behaviour_switches() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
+def image_options() -> frozenset[str]:
+    """Every wiki's fixed image options (`thumb`, `vignette`, `bélyegkép`, `jmpl`...), case-folded."""
+    return frozenset(s.casefold() for s in _data()["image_options"])
+
+
+@lru_cache(maxsize=1)
 def media_prefixes() -> dict[str, frozenset[str]]:
     """Case-folded File (6) and Category (14) names of every wiki -> the languages that use them:
     which language a dump's `[[Fájl:...]]` and `[[Kategória:...]]` links say it is written in."""
@@ -68,3 +74,20 @@ def media_prefixes() -> dict[str, frozenset[str]]:
             for name in entry["ns"].get(ns_id, ()):
                 out.setdefault(name.replace("_", " ").casefold(), set()).add(language)
     return {name: frozenset(langs) for name, langs in out.items()}
+
+
+@lru_cache(maxsize=1)
+def media_namespaces() -> dict[str, int]:
+    """Case-folded File and Category names of every wiki -> 6 or 14 (a name some wiki uses for
+    another namespace is left out: it could not be read as File or Category without a doubt)."""
+    out: dict[str, int] = {}
+    other: set[str] = set()
+    for entry in _data()["wikis"].values():
+        for ns_id, names in entry["ns"].items():
+            for name in names:
+                key = name.replace("_", " ").casefold()
+                if ns_id in ("6", "14") and out.get(key, int(ns_id)) == int(ns_id):
+                    out[key] = int(ns_id)
+                elif ns_id not in ("6", "14"):
+                    other.add(key)
+    return {name: ns_id for name, ns_id in out.items() if name not in other}

@@ -5,7 +5,8 @@
 Only what the extractor reads is kept (about 0.4 MB instead of 4 MB): per wiki, every namespace's
 names (local, canonical and aliases), the localized `#REDIRECT` keywords, the `__DISAMBIG__`
 switch and the disambiguation templates (without their namespace prefix); and once for all wikis, the
-behaviour switches (`__NOTOC__`, `__AUCUNSOMMAIRE__`...) that must not reach the text.
+behaviour switches (`__NOTOC__`, `__AUCUNSOMMAIRE__`...) that must not reach the text and the image
+options (`thumb`, `vignette`, `bélyegkép`...) that tell an embed's caption from prose.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 def convert(siteinfo: dict, disambiguation: dict) -> dict:
     wikis: dict[str, dict] = {}
     switches: set[str] = set()
+    image_options: set[str] = set()
     for lang, info in sorted(siteinfo.items()):
         namespaces = {}
         for key, ns in info["namespaces"].items():
@@ -31,9 +33,11 @@ def convert(siteinfo: dict, disambiguation: dict) -> dict:
         if lang in disambiguation:
             entry["disambig_templates"] = sorted({t.partition(":")[2] or t for t in disambiguation[lang]})
         wikis[lang] = entry
-        for aliases in magic.values():
+        for word, aliases in magic.items():
             switches.update(a for a in aliases if len(a) > 4 and a.startswith("__") and a.endswith("__"))
-    return {"wikis": wikis, "switches": sorted(switches)}
+            if word.startswith("img_"):
+                image_options.update(a for a in aliases if "$1" not in a)
+    return {"wikis": wikis, "switches": sorted(switches), "image_options": sorted(image_options)}
 
 
 def main() -> None:

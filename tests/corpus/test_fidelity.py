@@ -37,14 +37,22 @@ def test_the_residue_rules_see_what_removals_leave(fidelity):
 
     site = SiteInfo.default("el")
     source = "Η [[Ρωσία]]ς έχει έκταση {{convert|17|km2}}.\n== Κενή ==\n== Άλλη ==\nΚείμενο."
-    # Text as a cleaner that drops the template, cuts the trail and keeps the empty heading would give.
-    text = "Η Ρωσίας έχει έκταση .\n\nΚενή\n\nΆλλη\n\nΚείμενο. wikipedia:el:Κιλκίς -{zh:x}- ()"
+    # Text as a cleaner that drops the template, cuts the trail, keeps the empty heading, an embed's
+    # caption, a category line and a table row, and links a File page would give.
+    text = (
+        "Η Ρωσίας έχει έκταση .\n\nΚενή\n\nΆλλη\n\nΚείμενο. wikipedia:el:Κιλκίς -{zh:x}- ()\n"
+        "bélyegkép|balra|Berlin a Spree partján\nKategória:Berlin\n|-\n| 1999 || 3 386 667\n"
+        "Prose with a | pipe stays prose."
+    )
     source += " [[wikipedia:el:Κιλκίς]]"
 
     class _Link:
-        kind, anchor, start, end = "body", "Ρωσία", 2, 7
+        kind, anchor, start, end, target = "body", "Ρωσία", 2, 7, "Ρωσία"
 
-    residue = fidelity._residue(source, text, [_Link()], site, "T")
+    class _FileLink:
+        kind, anchor, start, end, target = "template", "Fájl:Berlin.jpg", -1, -1, "Fájl:Berlin.jpg"
+
+    residue = fidelity._residue(source, text, [_Link(), _FileLink()], site, "T")
     assert {c: residue[c] for c in fidelity.CATEGORIES} == {
         "gap_punct": 1,
         "empty_brackets": 1,
@@ -52,6 +60,10 @@ def test_the_residue_rules_see_what_removals_leave(fidelity):
         "raw_variant": 2,
         "empty_headings": 1,
         "cut_trails": 1,
+        "captions": 1,
+        "category_lines": 1,
+        "table_rows": 2,
+        "media_links": 1,
     }
 
 
