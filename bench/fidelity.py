@@ -117,7 +117,9 @@ def _caption_line(line: str) -> bool:
 def _media_prefix(text: str) -> bool:
     """`Fájl:x.jpg`, `Kategória:X`, `زمرہ:X`: a File or Category name of any Wikipedia, then a colon."""
     prefix, colon, _ = text.partition(":")
-    return bool(colon) and len(prefix) <= 40 and prefix.strip().replace("_", " ").casefold() in _MEDIA_PREFIXES
+    return (
+        bool(colon) and len(prefix) <= 40 and prefix.strip().replace("_", " ").casefold() in _MEDIA_PREFIXES
+    )
 
 
 def _plain_source(source: str) -> str:
@@ -364,7 +366,9 @@ def main() -> None:
     )
     print()
     print("per language (corpus.language set to the dump's language):")
-    print(f"{'dump':<44} {'lang':>4} {'residue':>7} {'File/Category links':>19} {'templates rendered':>18}  dropped")
+    print(
+        f"{'dump':<44} {'lang':>4} {'residue':>7} {'File/Category links':>19} {'templates rendered':>18}  dropped"
+    )
     all_rendered = all_inside = 0
     worst = 1.0
     for (name, language), (_, _, residue, _, _) in zip(DUMPS, rows, strict=True):

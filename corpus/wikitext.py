@@ -581,7 +581,9 @@ class _PageCleaner:
             while j < len(lines) and is_row[j]:
                 j += 1
             if any(heads[k].startswith(("|-", "|}")) for k in range(i, j)):
-                start = i - 1 if i > 0 and _GAP in lines[i - 1] and not lines[i - 1].strip(" \t" + _GAP) else i
+                start = (
+                    i - 1 if i > 0 and _GAP in lines[i - 1] and not lines[i - 1].strip(" \t" + _GAP) else i
+                )
                 for k in range(start, j):
                     drop[k] = True
                 self._collect_links("\n".join(lines[i:j]))
