@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from corpus.language_check import LanguageCheck
 from corpus.multistream import Slice
+from corpus.repair import ByteRepair
 from corpus.siteinfo import SiteInfo
 from pipeline.errors import PipelineError
 
@@ -55,6 +56,9 @@ class RawPage:
     redirect: str | None  # the <redirect title=...> target, as written in the dump
     text: str
     site: SiteInfo  # the <siteinfo> of the dump it came from (one shared object per file)
+    # What was wrong with the page's bytes ("character reference &#0;", "empty <title>"), "" if nothing:
+    # its text holds U+FFFD where the damage was; the extractor counts and reports it by id.
+    damage: str = ""
 
 
 def _where(path: str, sl: Slice | None) -> str:
@@ -272,6 +276,7 @@ class _PageParser:
         self.pages = 0
         self.empty_pages = 0
         self.language_check: LanguageCheck | None = None
+        self.repair = ByteRepair()
 
     def _after(self) -> str:
         return f" (after page id {self.last_id})" if self.last_id is not None else ""
@@ -299,6 +304,8 @@ class _PageParser:
                 f"{self.where}: holds JSON, not a MediaWiki XML dump; for JSON lines set corpus.format=jsonl"
             )
         self.fed += len(chunk)
+        if not self.utf16:
+            chunk = self.repair.feed(chunk)
         try:
             self.parser.feed(chunk)
             yield from self._events()
@@ -309,6 +316,8 @@ class _PageParser:
         if self.fed == 0:
             raise PipelineError(f"{self.where}: holds no data (an empty or interrupted download?)")
         try:
+            if not self.utf16:
+                self.parser.feed(self.repair.flush())
             self.parser.close()
             yield from self._events()
         except ET.ParseError as e:
@@ -358,8 +367,10 @@ class _PageParser:
                 f"{self.where}: page {title!r}{self._after()} has no valid <id> ({raw_id!r}); "
                 "the dump is damaged"
             ) from None
-        if not title:
-            raise PipelineError(f"{self.where}: page id {page_id} has no <title>; the dump is damaged")
+        title = title or ""
+        damage = self._damage(title, elem)
+        if not title.strip():  # the page is skipped (counted by id), the rest of the file read
+            damage = "empty <title>" + (f", {damage}" if damage else "")
         if self.site is None:
             log.warning(
                 "%s: no <siteinfo> before the first page; using English Wikipedia namespaces", self.where
@@ -389,7 +400,18 @@ class _PageParser:
             self.language_check.feed(text)
         if not text:
             self.empty_pages += 1
-        return RawPage(page_id, title, page_ns, target, text, self.site)
+        return RawPage(page_id, title, page_ns, target, text, self.site, damage)
+
+    def _damage(self, title: str, elem: ET.Element) -> str:
+        """The queued repairs this page's U+FFFD characters stand for (corpus/repair.py)."""
+        causes = self.repair.causes
+        if not causes:
+            return ""
+        marks = title.count("\ufffd") + sum((e.text or "").count("\ufffd") for e in elem.iter())
+        if not marks:
+            return ""
+        taken, self.repair.causes = causes[:marks], causes[marks:]
+        return ", ".join(dict.fromkeys(taken))
 
 
 def read_pages(

@@ -119,7 +119,13 @@ class WikitextCleanerStep(PipelineStep):
             page = doc.metadata.pop("page")
             meta = doc.metadata
             meta.update(page_id=page.id, title=page.title)
-            if page.ns != 0:
+            if page.damage:
+                meta["damage"] = page.damage
+            if page.damage and (not page.title.strip() or "\ufffd" in page.title):
+                # No title to file the page under: skipped, and counted with its id and cause.
+                meta.update(status=FAILED, reason=f"damaged page: {page.damage}")
+                doc.text = ""
+            elif page.ns != 0:
                 meta.update(status=SKIPPED, ns=page.ns)
             elif page.redirect is not None:
                 source = normalize_title(page.title, page.site)
@@ -275,6 +281,9 @@ class _TaskCounts:
         self.skipped_ns: Counter[str] = Counter()
         self.links: Counter[str] = Counter()
         self.failed_pages: list[dict[str, Any]] = []
+        # Pages whose bytes were repaired (U+FFFD where the damage was) or that a damage skipped.
+        self.damaged_pages: list[dict[str, Any]] = []
+        self.damaged = 0
         self.dropped_redirects: list[dict[str, Any]] = []
         self.seen = 0
         self.fallback = 0  # articles cleaned by mwparserfromhell (corpus/fallback.py)
@@ -288,6 +297,13 @@ class _TaskCounts:
         meta = doc.metadata
         status = meta["status"]
         self.status[status] += 1
+        if meta.get("damage"):
+            self.damaged += 1
+            if len(self.damaged_pages) < MAX_FAILED_PAGES:
+                action = "skipped" if status == FAILED else "repaired"
+                self.damaged_pages.append(
+                    {"id": meta["page_id"], "title": meta["title"], "cause": meta["damage"], "action": action}
+                )
         if status == ARTICLE:
             for link in meta["links"]:
                 self.links[link.kind] += 1
@@ -336,6 +352,8 @@ class _TaskCounts:
             "skipped_by_namespace": dict(self.skipped_ns),
             "failed": self.status[FAILED],
             "failed_pages": self.failed_pages,
+            "damaged": self.damaged,
+            "damaged_pages": self.damaged_pages,
             "cleaned_by_mwparserfromhell": self.fallback,
             "links_by_kind": {"body": self.links["body"], "template": self.links["template"], **self.links},
         }
@@ -415,6 +433,8 @@ def merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
         "skipped_by_namespace": Counter(),
         "failed": 0,
         "failed_pages": [],
+        "damaged": 0,
+        "damaged_pages": [],
         "cleaned_by_mwparserfromhell": 0,
         "links_by_kind": Counter({"body": 0, "template": 0}),
     }
@@ -425,7 +445,10 @@ def merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
         stats["skipped_by_namespace"].update(r["skipped_by_namespace"])
         stats["links_by_kind"].update(r["links_by_kind"])
         stats["failed_pages"].extend(r["failed_pages"])
+        stats["damaged"] += r.get("damaged", 0)
+        stats["damaged_pages"].extend(r.get("damaged_pages", []))
     stats["failed_pages"] = stats["failed_pages"][:MAX_FAILED_PAGES]
+    stats["damaged_pages"] = stats["damaged_pages"][:MAX_FAILED_PAGES]
     stats["skipped_by_namespace"] = dict(
         sorted(stats["skipped_by_namespace"].items(), key=lambda kv: int(kv[0]))
     )
@@ -508,7 +531,7 @@ def finalize_extract(stage: StageOutput, tasks: int, manifest: dict[str, Any]) -
         kind: [r["shards"][kind] for r in sorted(results, key=lambda r: r["rank"])]
         for kind in ("docs", "redirects")
     }
-    manifest["stats"] = {k: v for k, v in stats.items() if k != "failed_pages"}
+    manifest["stats"] = {k: v for k, v in stats.items() if k not in ("failed_pages", "damaged_pages")}
     manifest["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     stage.complete(manifest)
     return stats
@@ -608,4 +631,14 @@ def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | 
         f"{out}: {stats['articles']} articles, {stats['redirects']} redirects, "
         f"{stats['failed']} failed pages, {sum(stats['links_by_kind'].values())} links"
     )
+    if stats["damaged"]:
+        shown = "; ".join(
+            f"page id {p['id']} {p['title']!r}: {p['cause']} ({p['action']})"
+            for p in stats["damaged_pages"][:5]
+        )
+        more = f" and {stats['damaged'] - 5} more" if stats["damaged"] > 5 else ""
+        logger.warning(
+            f"{out}: {stats['damaged']} damaged pages (invalid characters or bytes, empty titles) were "
+            f"repaired with U+FFFD or skipped: {shown}{more}; all are listed in {documents.STATS}"
+        )
     return stats
