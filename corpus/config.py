@@ -41,6 +41,10 @@ class CorpusConfig:
     # A dump cut short (an interrupted download) is refused; true keeps every complete page, with a
     # warning that says where it ended.
     allow_truncated: bool = False
+    # Expand templates the registry does not render from the input's own template pages (namespace
+    # 10: parameters, #if/#ifeq/#switch; corpus/template_expander.py). Costs one more read of every
+    # input before the extraction (namespace-10 pages kept), so it is off unless asked for.
+    expand_templates: bool = False
     # Templates whose first arguments are article titles ({{main|X}}): links of kind `template`.
     hatnote_templates: list[str] = field(
         default_factory=lambda: [

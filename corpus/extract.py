@@ -37,6 +37,7 @@ from corpus.fallback import clean_with_mwparserfromhell
 from corpus.jsonl_reader import JsonlRecord, read_jsonl
 from corpus.multistream import Slice, index_path_for, plan_tasks
 from corpus.siteinfo import SiteInfo
+from corpus.template_expander import TemplateLibrary
 from corpus.titles import normalize_title
 from corpus.wikitext import MAX_PAGE_CHARS, Link, WikitextError, clean_wikitext
 from formats import documents
@@ -108,13 +109,15 @@ class WikitextCleanerStep(PipelineStep):
     name = "wikitext cleaner"
     type = "Formatter"
 
-    def __init__(self, hatnote_templates: list[str], variant: str = "") -> None:
+    def __init__(self, hatnote_templates: list[str], variant: str = "", templates_path: str = "") -> None:
         super().__init__()
         self.hatnote_templates = list(hatnote_templates)
         self.variant = variant
+        self.templates_path = templates_path  # the launcher's TemplateLibrary; "" = none
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         hatnotes = tuple(self.hatnote_templates)
+        library = TemplateLibrary.load(Path(self.templates_path)) if self.templates_path else None
         for doc in data:
             page = doc.metadata.pop("page")
             meta = doc.metadata
@@ -140,7 +143,9 @@ class WikitextCleanerStep(PipelineStep):
                 try:
                     with self.track_time():
                         try:
-                            clean = clean_wikitext(doc.text, title, page.site, hatnotes, self.variant)
+                            clean = clean_wikitext(
+                                doc.text, title, page.site, hatnotes, self.variant, library
+                            )
                         except WikitextError as e:
                             if len(doc.text) > MAX_PAGE_CHARS:
                                 raise
@@ -472,6 +477,35 @@ def _raise_task_errors(out: Path, cause: BaseException | None) -> None:
     raise RuntimeError(f"extract task {first['rank']} crashed{others}:\n{first['traceback']}") from cause
 
 
+def _collect_templates(cfg: CorpusConfig, paths: list[str], logs: Path) -> str:
+    """corpus.expand_templates: one read of every input keeping its namespace-10 pages, saved for
+    the tasks. Returns the library's path ("" when the inputs hold no template page)."""
+    started = time.monotonic()
+    decompressor = bz2_command(cfg.bz2_decompressor)
+    pages = (
+        page
+        for path in paths
+        for page in read_pages(
+            path,
+            decompressor=decompressor,
+            language=cfg.language or None,
+            allow_truncated=cfg.allow_truncated,
+        )
+    )
+    library = TemplateLibrary.from_pages(pages)
+    logger.info(
+        f"corpus.expand_templates: {len(library)} template pages read in {time.monotonic() - started:.1f}s"
+    )
+    if not len(library):
+        logger.warning(
+            "corpus.expand_templates: the inputs hold no template page (namespace 10); nothing to expand"
+        )
+        return ""
+    path = logs / "templates.json"
+    write_json_atomic(path, library.to_json())
+    return str(path)
+
+
 def extract_stage(out: Path, fingerprint: dict[str, Any]) -> StageOutput:
     """The extract stage's output: the corpus folder itself, keyed by the fingerprint."""
     return StageOutput(
@@ -586,9 +620,10 @@ def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | 
     elif cfg.format == "hf":
         steps = [HfReaderStep(paths, cfg.hf_columns, cfg.hf_split, str(logs / "hf-cache"))]
     else:
+        templates_path = _collect_templates(cfg, paths, logs) if cfg.expand_templates else ""
         steps = [
             DumpReaderStep(plan, bz2_command(cfg.bz2_decompressor), cfg.language, cfg.allow_truncated),
-            WikitextCleanerStep(cfg.hatnote_templates, cfg.variant),
+            WikitextCleanerStep(cfg.hatnote_templates, cfg.variant, templates_path),
         ]
     steps.append(CorpusShardWriter(str(out), cfg.max_failed_fraction))
     manifest = {

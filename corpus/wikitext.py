@@ -51,6 +51,7 @@ from functools import lru_cache
 from corpus import sitedata
 from corpus.config import CorpusConfig
 from corpus.siteinfo import SiteInfo
+from corpus.template_expander import TemplateLibrary
 from corpus.templates import OWN_NAME_TEMPLATES, render, renderer_for
 from corpus.titles import INTERWIKI_PREFIXES, LANGUAGE_CODES, classify_link_target
 
@@ -97,6 +98,7 @@ _HEADING, _GAP = "\x06", "\x07"
 _CONTROL_CHARS = {c: None for c in range(1, 8)}
 _SWITCHES = sitedata.behaviour_switches()
 MAX_TEMPLATE_DEPTH = 50  # rendered templates nested deeper than this are dropped (hostile input)
+MAX_EXPANSIONS = 2000  # template calls expanded from definitions per page (corpus/template_expander.py)
 
 _FILE_NAMESPACES = (6, -2)
 _CATEGORY_NAMESPACE = 14
@@ -221,15 +223,17 @@ def clean_wikitext(
     site: SiteInfo,
     hatnote_templates: Sequence[str] = DEFAULT_HATNOTES,
     variant: str = "",
+    templates: TemplateLibrary | None = None,
 ) -> CleanPage:
     """Clean one page's wikitext. Links come body links first (in text order), then spanless ones.
 
     `variant` picks the language variant of `-{zh-cn:..;zh-tw:..}-` markup (with MediaWiki's
-    fallbacks, e.g. zh-cn -> zh-hans); "" takes the first one a rule lists."""
+    fallbacks, e.g. zh-cn -> zh-hans); "" takes the first one a rule lists. `templates`: definitions
+    from the input's namespace-10 pages, which expand the templates the registry does not render."""
     if len(wikitext) > MAX_PAGE_CHARS:
         raise WikitextError(f"page has {len(wikitext)} characters, over the {MAX_PAGE_CHARS} limit")
     hatnotes = hatnote_templates if isinstance(hatnote_templates, tuple) else tuple(hatnote_templates)
-    return _PageCleaner(site, _hatnote_names(hatnotes), variant).clean(wikitext, title)
+    return _PageCleaner(site, _hatnote_names(hatnotes), variant, templates).clean(wikitext, title)
 
 
 @lru_cache(maxsize=64)
@@ -344,7 +348,15 @@ def _strip_comments(text: str) -> str:
 
 
 class _PageCleaner:
-    def __init__(self, site: SiteInfo, hatnotes: frozenset[str], variant: str = "") -> None:
+    def __init__(
+        self,
+        site: SiteInfo,
+        hatnotes: frozenset[str],
+        variant: str = "",
+        library: TemplateLibrary | None = None,
+    ) -> None:
+        self.library = library or None  # an empty library is no library
+        self.expansions = 0
         self.site = site
         self.language = site.language
         self.hatnotes = hatnotes
@@ -461,6 +473,10 @@ class _PageCleaner:
         for s, e in outer:
             raw_name, name = names[s]
             if renderer_for(name, self.language) is None and name not in _OWN_NAME:
+                expanded = self._expand(text[s:e], name)
+                if expanded is not None:
+                    cuts.append((s, e, expanded or _GAP))
+                    continue
                 self._collect_links(text[s:e])
                 cuts.append((s, e, _GAP))
                 continue
@@ -489,10 +505,10 @@ class _PageCleaner:
         """The wikitext a template span shows: its renderer's output, nested templates rendered
         first; "" for a template without a renderer."""
         raw_name, name = names[s]
-        if depth > MAX_TEMPLATE_DEPTH or (
-            renderer_for(name, self.language) is None and name not in _OWN_NAME
-        ):
+        if depth > MAX_TEMPLATE_DEPTH:
             return ""
+        if renderer_for(name, self.language) is None and name not in _OWN_NAME:
+            return self._expand(text[s:e], name) or ""
         inner_start = s + 2 + len(raw_name)
         cuts: list[tuple[int, int, str]] = []
         k = bisect_right(starts, s)
@@ -513,6 +529,21 @@ class _PageCleaner:
         inner = _splice(text[inner_start : e - 2], cuts)
         args = _split_args(inner[1:]) if inner.startswith("|") else []
         return render(name, raw_name, args, self.title, self.language) or ""
+
+    def _expand(self, call: str, name: str) -> str | None:
+        """A template without a renderer, expanded from the input's own definition (namespace 10),
+        then cleaned of the templates its output calls; None without a usable definition."""
+        if self.library is None or name not in self.library or self.expansions >= MAX_EXPANSIONS:
+            return None
+        self.expansions += 1
+        expanded = self.library.expand(
+            call, self.title, lambda key: renderer_for(key, self.language) is not None
+        )
+        if expanded is None:
+            return None
+        if "{{" in expanded or "}}" in expanded:
+            expanded = self._templates(expanded)
+        return expanded
 
     def _variant(self, m: re.Match[str]) -> str:
         """One `-{...}-`: flags `H`/`T`/`-` define rules and show nothing; otherwise the chosen

@@ -1,0 +1,87 @@
+"""Templates expanded from the input's own definitions (namespace 10): parameters, #if, #ifeq,
+#switch, nesting, limits; and `corpus.expand_templates` end to end."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+
+from corpus.config import CorpusConfig
+from corpus.extract import run_extract
+from corpus.siteinfo import SiteInfo
+from corpus.template_expander import MAX_DEPTH, TemplateLibrary, transcluded
+from corpus.wikitext import clean_wikitext
+
+
+def library() -> TemplateLibrary:
+    lib = TemplateLibrary()
+    lib.add("Listing", "'''{{{name}}}'''{{#if:{{{alt|}}}| ({{{alt}}})}}. {{{content|}}}")
+    lib.add("Kind", "{{#switch:{{{1}}}|a|b=first two|c=third|#default=other}}")
+    lib.add("Same", "{{#ifeq:{{{1}}}|01|equal|different}}")
+    lib.add("Distance", "{{convert|{{{1}}}|km}} from {{{from|here}}}")
+    lib.add("Outer", "<noinclude>Documentation. </noinclude>[[{{{1}}}]] and {{Kind|{{{2}}}}}")
+    lib.add("Lua", "{{#invoke:Module|main|{{{1}}}}}")
+    lib.add("Loop", "x{{Loop}}")
+    lib.add("Kind alias", "#REDIRECT [[Template:Kind]]", redirect="Template:Kind")
+    return lib
+
+
+def clean(text: str, lib: TemplateLibrary | None = None) -> str:
+    return clean_wikitext(text, "Page", SiteInfo.default("en"), templates=lib or library()).text
+
+
+def test_parameters_and_parser_functions():
+    assert clean("See {{listing|name=Museum|alt=Μουσείο|content=Open daily.}}") == (
+        "See Museum (Μουσείο). Open daily."
+    )
+    assert clean("{{Kind|a}}, {{Kind|b}}, {{kind|c}}, {{Kind|z}}, {{Kind alias|c}}") == (
+        "first two, first two, third, other, third"
+    )
+    assert clean("{{Same|1}} {{Same|1.0}} {{Same|x}}") == "equal equal different"
+
+
+def test_registry_templates_in_a_definition_are_rendered_and_links_kept():
+    assert clean("It is {{Distance|5}}.") == "It is 5 km from here."
+    page = clean_wikitext("{{Outer|Athens|c}}", "Page", SiteInfo.default("en"), templates=library())
+    assert page.text == "Athens and third"
+    assert [(link.target, link.kind) for link in page.links] == [("Athens", "body")]
+
+
+def test_what_it_cannot_expand_is_dropped_as_before():
+    assert clean("a {{Lua|x}} b") == "a b"  # Lua
+    assert clean("a {{Loop}} b") == "a b"  # deeper than MAX_DEPTH
+    assert MAX_DEPTH < 40
+    assert clean("a {{Unknown|x}} b") == "a b"
+    assert clean_wikitext("a {{Kind|a}} b", "Page", SiteInfo.default("en")).text == "a b"  # no library
+
+
+def test_only_what_a_call_includes():
+    assert transcluded("a<noinclude>doc</noinclude>b<includeonly>c</includeonly>") == "abc"
+    assert transcluded("doc <onlyinclude>x</onlyinclude> more <onlyinclude>y</onlyinclude>") == "xy"
+
+
+DUMP = """<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/" version="0.10" xml:lang="el">
+  <siteinfo><dbname>elwikivoyage</dbname><case>first-letter</case>
+    <namespaces><namespace key="0" case="first-letter" />
+    <namespace key="10" case="first-letter">Πρότυπο</namespace></namespaces></siteinfo>
+  <page><title>Αθήνα</title><ns>0</ns><id>1</id><revision><id>11</id><text xml:space="preserve">Η Αθήνα.
+* {{proorismos | name=[[Ακρόπολη]] | content= Ο βράχος της πόλης.}}</text></revision></page>
+  <page><title>Πρότυπο:Proorismos</title><ns>10</ns><id>2</id><revision><id>12</id>
+    <text xml:space="preserve">'''{{{name}}}'''. {{{content|}}}&lt;noinclude&gt;Τεκμηρίωση.&lt;/noinclude&gt;</text></revision></page>
+</mediawiki>
+"""
+
+
+def test_expand_templates_reads_the_inputs_template_pages(tmp_path):
+    path = tmp_path / "dump.xml"
+    path.write_text(DUMP, encoding="utf-8")
+    texts = {}
+    for expand in (False, True):
+        out = tmp_path / f"out-{expand}"
+        stats = run_extract(CorpusConfig(expand_templates=expand), [str(path)], str(out))
+        assert stats["articles"] == 1
+        table = pq.read_table(out / "docs").to_pylist()
+        texts[expand] = table[0]["text"]
+        links = [link["target"] for link in table[0]["links"]]
+    assert texts[False] == "Η Αθήνα."
+    assert texts[True] == "Η Αθήνα.\nΑκρόπολη. Ο βράχος της πόλης."
+    assert links == ["Ακρόπολη"]
