@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from corpus import sitedata  # noqa: E402
 from corpus.dump_reader import read_pages  # noqa: E402
-from corpus.templates import OWN_NAME_TEMPLATES, TemplateArgs, renderer_for  # noqa: E402
+from corpus.templates import TemplateArgs, renderer_for  # noqa: E402
 from corpus.titles import INTERWIKI_PREFIXES, LANGUAGE_CODES, normalize_title  # noqa: E402
 from corpus.wikitext import (  # noqa: E402
     _CLOSE_BRACES_RE,
@@ -327,11 +327,9 @@ def template_coverage(name: str, language: str | None) -> tuple[int, int, Counte
                 continue
             inside += 1
             fn = renderer_for(key, page.site.language)
-            shown = ""
-            if fn is not None or key in OWN_NAME_TEMPLATES:
-                shown = clean_wikitext(text[s:e], page.title, page.site).text.strip()
-                if not shown and fn is not None and fn(TemplateArgs([], {}, page.title)).isspace():
-                    shown = " "
+            shown = clean_wikitext(text[s:e], page.title, page.site).text.strip()
+            if not shown and fn is not None and fn(TemplateArgs([], {}, page.title)).isspace():
+                shown = " "
             if shown:
                 rendered += 1
             else:

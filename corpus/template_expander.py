@@ -2,9 +2,9 @@
 
 A real dump carries the template pages themselves; a template-expanding extractor reads them instead
 of knowing each template by name. This does the simple part of MediaWiki's preprocessor: parameters
-(`{{{1}}}`, `{{{name|default}}}`), the common parser functions (`#if`, `#ifeq`, `#switch`), templates
+(`{{{1}}}`, `{{{name|default}}}`), the common parser functions (`#if`, `#ifeq`, `#switch`, `#expr`), templates
 calling templates, `<noinclude>`/`<includeonly>`/`<onlyinclude>`. A definition that needs more (Lua
-`#invoke`, `#expr`, `#time`...) is not expanded: the template is dropped, as without a definition.
+`#invoke`, `#time`, `#tag`...) is not expanded: the template is dropped, as without a definition.
 Templates the registry renders (corpus/templates.py) and magic words are left in the output for the
 cleaner. Limits: MAX_DEPTH nested expansions and MAX_CHARS of output per call bound hostile input.
 
@@ -20,6 +20,8 @@ import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from corpus.expr import ExprError, evaluate
+
 MAX_DEPTH = 8  # MediaWiki allows 40; simple templates nest 2-3 deep
 MAX_CHARS = 20_000  # output of one call; an infobox-sized expansion is not a sentence's words
 MAX_PASSES = 200  # innermost-first rewriting passes per call
@@ -33,7 +35,7 @@ _INCLUDEONLY_RE = re.compile(r"</?includeonly>", re.IGNORECASE)
 _COMMENT_RE = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
 _SPACES_RE = re.compile(r"[\s_]+")
 _NUMBER_RE = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
-_SUPPORTED = frozenset(["#if", "#ifeq", "#switch"])
+_SUPPORTED = frozenset(["#if", "#ifeq", "#switch", "#expr"])
 
 
 class _NotSimple(Exception):
@@ -196,6 +198,11 @@ def _parser_function(name: str, args: list[str]) -> str:
         raise _NotSimple
     args = [a.strip() for a in args]
     get = lambda i: args[i] if i < len(args) else ""  # noqa: E731
+    if name == "#expr":  # an invalid expression shows nothing (MediaWiki shows an error message)
+        try:
+            return evaluate(get(0))
+        except ExprError:
+            return ""
     if name == "#if":
         return get(1) if get(0) else get(2)
     if name == "#ifeq":

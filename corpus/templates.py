@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 
 from corpus import template_families as families
+from corpus.expr import ExprError, evaluate
 from corpus.template_aliases import local_renderer
 from corpus.template_families import Renderer, TemplateArgs
 
@@ -222,6 +223,14 @@ def _height(a: TemplateArgs) -> str:
     return f"{a.get(1)} m" if a.get(1) else ""
 
 
+def _expr(a: TemplateArgs) -> str:
+    """`{{#expr: 3645000/891.8 round 0}}` -> `4087`; nothing when it is not arithmetic."""
+    try:
+        return evaluate(a.get(1))
+    except ExprError:
+        return ""
+
+
 def _nowrap_like(a: TemplateArgs) -> str:
     return a.get(1)
 
@@ -237,6 +246,7 @@ REGISTRY: dict[str, Renderer] = {
     "sfrac": _frac,
     "val": _val,
     "formatnum:": _formatnum,
+    "#expr:": _expr,
     "höhe": _height,
     # languages and transliterations
     "lang": _lang,

@@ -98,6 +98,11 @@ _HEADING, _GAP = "\x06", "\x07"
 _CONTROL_CHARS = {c: None for c in range(1, 8)}
 _SWITCHES = sitedata.behaviour_switches()
 MAX_TEMPLATE_DEPTH = 50  # rendered templates nested deeper than this are dropped (hostile input)
+# A template with `content=` (or `description=`) and `name=` arguments is a Wikivoyage listing in
+# whatever language its name is (`see`, `vCard`, `proorismos`...): rendered as `listing` is.
+_LISTING = "listing"
+_LISTING_ARG_RE = re.compile(r"\|\s*(content|description|name)\s*=")
+MAX_LISTING_CHARS = 20_000
 MAX_EXPANSIONS = 2000  # template calls expanded from definitions per page (corpus/template_expander.py)
 
 _FILE_NAMESPACES = (6, -2)
@@ -472,7 +477,7 @@ class _PageCleaner:
         starts: list[int] | None = None
         for s, e in outer:
             raw_name, name = names[s]
-            if renderer_for(name, self.language) is None and name not in _OWN_NAME:
+            if not self._renders(name, text, s, e):
                 expanded = self._expand(text[s:e], name)
                 if expanded is not None:
                     cuts.append((s, e, expanded or _GAP))
@@ -507,8 +512,10 @@ class _PageCleaner:
         raw_name, name = names[s]
         if depth > MAX_TEMPLATE_DEPTH:
             return ""
-        if renderer_for(name, self.language) is None and name not in _OWN_NAME:
+        if not self._renders(name, text, s, e):
             return self._expand(text[s:e], name) or ""
+        if renderer_for(name, self.language) is None and name not in _OWN_NAME:
+            name = _LISTING  # shaped like a listing: rendered as one
         inner_start = s + 2 + len(raw_name)
         cuts: list[tuple[int, int, str]] = []
         k = bisect_right(starts, s)
@@ -527,8 +534,28 @@ class _PageCleaner:
             )
             end = ce
         inner = _splice(text[inner_start : e - 2], cuts)
-        args = _split_args(inner[1:]) if inner.startswith("|") else []
+        if inner.startswith("|"):
+            args = _split_args(inner[1:])
+        elif (
+            raw_name.endswith(":") and inner.strip()
+        ):  # `{{formatnum:{{#expr:..}}}}`: the argument began with a call
+            args = _split_args(inner)
+        else:
+            args = []
         return render(name, raw_name, args, self.title, self.language) or ""
+
+    def _renders(self, name: str, text: str, s: int, e: int) -> bool:
+        """The registry (or the wiki's own table) renders this call; or it is shaped like a
+        Wikivoyage listing (`{{proorismos | name=... | content=...}}`, any language's name), whose
+        name and description are the prose."""
+        if renderer_for(name, self.language) is not None or name in _OWN_NAME:
+            return True
+        if e - s > MAX_LISTING_CHARS or (
+            text.find("content", s, e) < 0 and text.find("description", s, e) < 0
+        ):
+            return False  # two C-speed searches keep infoboxes from costing a regex pass
+        found = {m.group(1) for m in _LISTING_ARG_RE.finditer(text, s, e)}
+        return "name" in found and len(found) > 1
 
     def _expand(self, call: str, name: str) -> str | None:
         """A template without a renderer, expanded from the input's own definition (namespace 10),

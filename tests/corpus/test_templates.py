@@ -130,8 +130,14 @@ def test_french_prose_templates_keep_their_dates_numbers_and_words():
 
 
 def test_interlanguage_links_show_the_local_title_or_label():
-    assert clean_in("ja", "{{仮リンク|ヨハン・シュミット|de|Johann Schmidt|label=シュミット}}は") == "シュミットは"
-    assert clean_in("zh", "{{le|柏林墙|Berlin Wall}}和{{link-en|勃兰登堡门|Brandenburg Gate|门}}") == "柏林墙和门"
+    assert (
+        clean_in("ja", "{{仮リンク|ヨハン・シュミット|de|Johann Schmidt|label=シュミット}}は")
+        == "シュミットは"
+    )
+    assert (
+        clean_in("zh", "{{le|柏林墙|Berlin Wall}}和{{link-en|勃兰登堡门|Brandenburg Gate|门}}")
+        == "柏林墙和门"
+    )
     assert clean_in("en", "{{ill|Karl Schmidt|de|Karl Schmidt (Politiker)}} said") == "Karl Schmidt said"
 
 
@@ -143,3 +149,16 @@ def test_units_dates_and_centuries_of_other_wikis():
     assert clean_in("ro", "între {{conversie|22|–|25|C|F}} vara") == "între 22 – 25 °C vara"
     # A wiki without the alias drops the template, as before.
     assert clean_in("en", "a {{szám|5}} b") == "a b"
+
+
+def test_listings_of_any_wikivoyage_are_rendered_by_their_shape():
+    text = "* {{proorismos | name=[[Ακρόπολη]] | alt=Acropolis | content= Ο βράχος της πόλης.}}"
+    assert clean_in("el", text) == "Ακρόπολη (Acropolis). Ο βράχος της πόλης."
+    assert clean_in("de", "{{vCard|name=Museum|description=Alt.}}") == "Museum. Alt."
+    assert clean_in("en", "a {{infobox|name=X|population=5}} b") == "a b"  # a name alone is no listing
+
+
+def test_expr_computes_arithmetic_and_drops_what_is_not():
+    assert clean_in("de", "Dichte {{#expr: 3645000/891.8 round 0}} je km²") == "Dichte 4087 je km²"
+    assert clean_in("de", "{{formatnum:{{#expr:1/4}}}}") == "0.25"
+    assert clean_in("de", "a {{#expr:{{Unbekannt}}/2}} b") == "a b"
