@@ -13,10 +13,14 @@ Passes, in order:
    literal text (entities decoded); `<nowiki/>` ends a link trail; then `-{...}-` language-variant
    markup resolved to one variant;
 3. templates `{{...}}`: those in `corpus/templates.py`'s registry (prose: `convert`, `lang`,
-   `nihongo`...) rendered, nested ones first, their output left for the link pass; the others
-   dropped (nested), wikilinks in their parameters kept spanless; hatnote templates (`{{main|X}}`)
-   yield their title arguments; disambiguation templates mark the page;
-4. tables `{| ... |}` dropped (nested; an unclosed one runs to the end); wikilinks kept spanless;
+   `nihongo`..., and each wiki's own names from `corpus/template_aliases.py`) or shaped like a
+   Wikivoyage listing rendered, nested ones first, their output left for the link pass; with a
+   `TemplateLibrary` (the input's namespace-10 pages) the others are expanded from their
+   definitions where simple; the rest dropped (nested), wikilinks in their parameters kept
+   spanless; hatnote templates (`{{main|X}}`) yield their title arguments; disambiguation templates
+   (English and the wiki's own) mark the page;
+4. tables `{| ... |}` dropped (nested; an unclosed one runs to the end), and the rows of a table a
+   template opened or closed; wikilinks kept spanless;
 5. wikilinks, with the link trail of the wiki's language: file/image embeds with their captions,
    categories and interlanguage links dropped (caption links kept spanless); article links become
    marked anchors (`\x01 i \x02 anchor \x03`); links into other namespaces and colon links
