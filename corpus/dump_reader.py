@@ -276,6 +276,7 @@ class _PageParser:
         self.pages = 0
         self.empty_pages = 0
         self.language_check: LanguageCheck | None = None
+        self.check_language = True
         self.repair = ByteRepair()
 
     def _after(self) -> str:
@@ -394,7 +395,7 @@ class _PageParser:
             target = self.site.redirect_target(text)
         self.last_id = page_id
         self.pages += 1
-        if page_ns == 0 and target is None:
+        if page_ns == 0 and target is None and self.check_language:
             if self.language_check is None or self.language_check.site is not self.site:
                 self.language_check = LanguageCheck(self.site, self.where)
             self.language_check.feed(text)
@@ -430,6 +431,8 @@ def read_pages(
         sl = Slice(str(sl))
     where = _where(sl.path, sl)
     parser = _PageParser(where, language=language)
+    # One language warning per file, not one per task: only the slice holding the file's first pages looks.
+    parser.check_language = sl.start == 0
     try:
         for chunk in slice_chunks(sl, decompressor):
             yield from parser.feed(chunk)

@@ -96,3 +96,26 @@ def test_the_warning_names_the_larger_wiki_of_those_sharing_names(caplog):
             list(read_pages(str(WIKI / f"{name}-minidump.xml.bz2")))
         (warning,) = [r.getMessage() for r in caplog.records if r.name == "corpus.language_check"]
         assert f"corpus.language={language}" in warning, warning
+
+
+def test_a_multistream_file_split_across_tasks_warns_once(tmp_path, caplog):
+    import bz2
+
+    from corpus.multistream import Slice
+
+    # Hungarian pages with English Wikipedia's siteinfo, as a 3-stream file read by two tasks.
+    xml = bz2.decompress((WIKI / "huwiki-minidump.xml.bz2").read_bytes()).decode("utf-8")
+    head_end = xml.index("</siteinfo>") + len("</siteinfo>")
+    page_start, page_end = xml.index("<page>"), xml.rindex("</page>") + len("</page>")
+    page = xml[page_start:page_end]
+    streams = [xml[:head_end], page, page.replace("<id>", "<id>9", 1), xml[page_end:]]
+    blobs = [bz2.compress(part.encode("utf-8")) for part in streams]
+    path = tmp_path / "huwiki-multistream.xml.bz2"
+    path.write_bytes(b"".join(blobs))
+    second = len(blobs[0]) + len(blobs[1])
+    slices = [Slice(str(path), 0, second), Slice(str(path), second, None, header_end=len(blobs[0]))]
+    with caplog.at_level(logging.WARNING, logger="corpus.language_check"):
+        pages = [p for sl in slices for p in read_pages(sl)]
+    assert len(pages) == 2
+    warnings = [r for r in caplog.records if r.name == "corpus.language_check"]
+    assert len(warnings) == 1 and "likely 'hu'" in warnings[0].getMessage()
