@@ -229,8 +229,9 @@ def _parser_function(name: str, args: list[str]) -> str:
 
 
 def _split(inner: str) -> list[str]:
-    """A call's pieces at top-level `|` (links keep theirs: `[[a|b]]`)."""
-    if "[[" not in inner:
+    """A call's pieces at top-level `|`: links (`[[a|b]]`) and nested calls keep theirs (a call from
+    the page may hold calls; inside a definition they are expanded first)."""
+    if "[[" not in inner and "{{" not in inner:
         return inner.split("|")
     parts: list[str] = []
     depth = 0
@@ -238,11 +239,11 @@ def _split(inner: str) -> list[str]:
     i = 0
     while i < len(inner):
         two = inner[i : i + 2]
-        if two == "[[":
+        if two in ("[[", "{{"):
             depth += 1
             i += 2
             continue
-        if two == "]]":
+        if two in ("]]", "}}"):
             depth = max(0, depth - 1)
             i += 2
             continue

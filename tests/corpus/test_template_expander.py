@@ -84,3 +84,8 @@ def test_expand_templates_reads_the_inputs_template_pages(tmp_path):
         texts[expand] = table[0]["text"]
     assert texts[False] == "Η Αθήνα έχει κατοίκους, ανά km²."
     assert texts[True] == "Η Αθήνα έχει 664.046 κατοίκους, 17027 ανά km²."
+
+
+def test_a_call_from_the_page_may_hold_calls():
+    assert clean("{{Outer|Athens|{{Kind|c}}}}") == "Athens and other"  # `third` is not a case of Kind
+    assert clean("{{Listing|name={{Kind|a}}|content=x {{Same|01}}}}") == "first two. x equal"
