@@ -307,6 +307,9 @@ REGISTRY: dict[str, Renderer] = {
     "=": _const("="),
     "'s": _const("'s"),
     "'": _const("'"),
+    "' \"": _const("'\""),  # a single quote before a double one, kept apart
+    "\" '": _const("\"'"),
+    "linktext": _join,  # words each linked to Wiktionary: the words
     "nbsp": _const(" "),
     "snd": _const(" – "),
     "spaced ndash": _const(" – "),

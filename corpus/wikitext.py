@@ -99,7 +99,8 @@ _NOWIKI_OPEN, _NOWIKI_CLOSE = "\x04", "\x05"
 # there (`over {{convert|..}}.` -> `over.`, while `5 : 3` in prose stays). `<nowiki/>` is a gap too:
 # it ends a link trail.
 _HEADING, _GAP = "\x06", "\x07"
-_CONTROL_CHARS = {c: None for c in range(1, 8)}
+_CONTROL_CHARS = {c: None for c in (*range(1, 8), 0x0E)}
+_EQUALS = "\x0e"  # an `=` a nested template rendered, until its parent's arguments are split
 _SWITCHES = sitedata.behaviour_switches()
 MAX_TEMPLATE_DEPTH = 50  # rendered templates nested deeper than this are dropped (hostile input)
 # A template with `content=` (or `description=`) and `name=` arguments is a Wikivoyage listing in
@@ -384,7 +385,7 @@ class _PageCleaner:
         )
         self.title = title
         if any(
-            c in text for c in "\x01\x02\x03\x04\x05\x06\x07"
+            c in text for c in "\x01\x02\x03\x04\x05\x06\x07\x0e"
         ):  # impossible in XML; JSONL could carry them
             text = text.translate(_CONTROL_CHARS)
         if "<!--" in text:
@@ -533,7 +534,10 @@ class _PageCleaner:
                 (
                     cs - inner_start,
                     ce - inner_start,
-                    self._render(text, cs, ce, spans, starts, names, depth + 1) or _GAP,
+                    # An `=` a child shows is text, never the parent's `name=value` sign (`{{nowrap|Z {{=}} 1}}`).
+                    (self._render(text, cs, ce, spans, starts, names, depth + 1) or _GAP).replace(
+                        "=", _EQUALS
+                    ),
                 )
             )
             end = ce
@@ -546,7 +550,7 @@ class _PageCleaner:
             args = _split_args(inner)
         else:
             args = []
-        return render(name, raw_name, args, self.title, self.language) or ""
+        return (render(name, raw_name, args, self.title, self.language) or "").replace(_EQUALS, "=")
 
     def _renders(self, name: str, text: str, s: int, e: int) -> bool:
         """The registry (or the wiki's own table) renders this call; or it is shaped like a

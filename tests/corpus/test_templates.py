@@ -162,3 +162,9 @@ def test_expr_computes_arithmetic_and_drops_what_is_not():
     assert clean_in("de", "Dichte {{#expr: 3645000/891.8 round 0}} je km²") == "Dichte 4087 je km²"
     assert clean_in("de", "{{formatnum:{{#expr:1/4}}}}") == "0.25"
     assert clean_in("de", "a {{#expr:{{Unbekannt}}/2}} b") == "a b"
+
+
+def test_an_equals_sign_a_nested_template_shows_is_text():
+    # MediaWiki splits a call's arguments before it expands the templates inside them.
+    assert clean_in("en", "{{nowrap|''Z'' {{=}} 13 to 92}}") == "Z = 13 to 92"
+    assert clean_in("en", "{{lang|grc|{{linktext|ἄνθρωπος}}}}") == "ἄνθρωπος"
