@@ -11,12 +11,17 @@ chunk: a strict UTF-8 decode, a byte `translate` and three substring searches, w
 
 from __future__ import annotations
 
+import codecs
 import re
 
 REPLACEMENT = "\ufffd".encode()
 # Control characters XML 1.0 forbids (tab, newline and carriage return are allowed), U+FFFE, U+FFFF.
 _FORBIDDEN_RE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
 _CHAR_REF_RE = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+# Invalid UTF-8 is first decoded to this forbidden control character (never in well-formed XML).
+_UTF8_MARK = b"\x0f"
+_MARK_ERRORS = "linkbert-utf8-mark"
+codecs.register_error(_MARK_ERRORS, lambda e: (_UTF8_MARK.decode(), e.end))
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)])
 # Both in one pass, so the causes queue in stream order.
 _DAMAGE_RE = re.compile(_FORBIDDEN_RE.pattern + b"|" + _CHAR_REF_RE.pattern)
@@ -52,6 +57,7 @@ class ByteRepair:
     def __init__(self) -> None:
         self.carry = b""
         self.causes: list[str] = []
+        self.marked = False  # this chunk's invalid UTF-8 is marked for the one-pass repair
 
     def feed(self, chunk: bytes) -> bytes:
         data = self.carry + chunk
@@ -67,14 +73,21 @@ class ByteRepair:
         return self._repair(data)
 
     def _repair(self, data: bytes) -> bytes:
+        self.marked = False
         try:
             data.decode("utf-8")
         except UnicodeDecodeError:
-            text = data.decode("utf-8", "replace")
-            bad = text.count("\ufffd") - data.count(REPLACEMENT)
-            self.causes.extend(["invalid UTF-8"] * max(bad, 1))
-            data = text.encode("utf-8")
-        if (
+            if _UTF8_MARK not in data:
+                # Each invalid sequence becomes a mark the pass below turns into U+FFFD, so its cause
+                # queues in stream order among the others.
+                data = data.decode("utf-8", _MARK_ERRORS).encode("utf-8")
+                self.marked = True
+            else:  # the mark byte is itself in the data (a forbidden control): count them first
+                text = data.decode("utf-8", "replace")
+                bad = text.count("\ufffd") - data.count(REPLACEMENT)
+                self.causes.extend(["invalid UTF-8"] * max(bad, 1))
+                data = text.encode("utf-8")
+        if self.marked or (
             len(data.translate(None, _CONTROL_BYTES))
             != len(data)  # C speed; a class-first regex is 20x slower
             or b"\xef\xbf\xbe" in data
@@ -86,6 +99,9 @@ class ByteRepair:
 
     def _fix(self, m: re.Match[bytes]) -> bytes:
         raw = m.group()
+        if raw == _UTF8_MARK and self.marked:
+            self.causes.append("invalid UTF-8")
+            return REPLACEMENT
         if not raw.startswith(b"&#"):
             self.causes.append(f"character U+{ord(raw.decode('utf-8')):04X}")
             return REPLACEMENT

@@ -116,3 +116,12 @@ def test_input_given_twice_extracts_both_files(tmp_path):
     assert len(docs_of(out)) == 10
     manifest = json.loads((out / "extract.json").read_text(encoding="utf-8"))
     assert [Path(i["path"]).name for i in manifest["inputs"]] == ["a.xml", "b.xml"]
+
+
+def test_causes_queue_in_stream_order_whatever_their_kind(tmp_path):
+    text = dump(damaged_text="A \xff B").replace(b"Text of page 2", b"Text \x00 of page 2")
+    text = text.replace(b"A \xc3\xbf B", b"A \xff B")  # the raw byte, not its UTF-8 encoding
+    path = tmp_path / "mixed.xml"
+    path.write_bytes(text)
+    damage = {p.id: p.damage for p in read_pages(str(path))}
+    assert damage == {1: "", 2: "character U+0000", 3: "invalid UTF-8", 4: "", 5: ""}
