@@ -60,7 +60,7 @@ class ByteRepair:
         self.marked = False  # this chunk's invalid UTF-8 is marked for the one-pass repair
 
     def feed(self, chunk: bytes) -> bytes:
-        data = self.carry + chunk
+        data = self.carry + chunk if self.carry else chunk
         cut = _incomplete_tail(data)
         amp = data.rfind(b"&", max(0, len(data) - _HOLD_BACK))
         if amp >= 0 and b";" not in data[amp:]:
