@@ -4,9 +4,12 @@ The cleaner drops templates (most are infoboxes, citations, navigation and maint
 some sit inside sentences and hold the sentence's words: `an area of {{convert|1000|km2}}`,
 `{{nihongo|Tokyo|東京}} is`, `the {{lang|ko|[[chaebol]]}}`. Each renderer here is a small pure
 function of the template's arguments (already split at top-level `|`, nested templates rendered)
-that returns wikitext: links inside it stay links, so `[[chaebol]]` becomes a body link. A template
-without a renderer is dropped, as before. Coverage was chosen by measuring which templates inside
-sentences cost the most text on the bundled dumps (bench/fidelity.py reports the share rendered).
+that returns wikitext: links inside it stay links, so `[[chaebol]]` becomes a body link. The registry
+here is what every wiki shares; a wiki's own names come first (corpus/template_aliases.py maps them
+onto the families of corpus/template_families.py). A template without a renderer is dropped, or
+expanded from its definition when the input holds it (corpus/template_expander.py). Coverage was
+chosen by measuring which templates inside sentences cost the most text on the bundled dumps
+(bench/fidelity.py reports the share rendered per language).
 
 Renderers do not try to reproduce MediaWiki's exact output (unit conversions, language names,
 icons): they keep the words and numbers the author wrote.
