@@ -20,7 +20,9 @@ from corpus.siteinfo import SiteInfo
 
 log = logging.getLogger(__name__)
 
-CHECK_PAGES = 100  # articles looked at per file (~0.2 ms each): the warning comes before a long run, not after it
+CHECK_PAGES = (
+    100  # articles looked at per file (~0.2 ms each): the warning comes before a long run, not after it
+)
 MIN_VOTES = 3  # foreign File/Category links needed before a warning (one could be a stray typo)
 # Wikipedias by size, largest first (article counts, 2024). Small wikis take their namespace names
 # from a larger language (Bambara and Sango use French ones, Alemannic German ones), so a tie goes
