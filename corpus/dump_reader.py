@@ -415,6 +415,18 @@ class _PageParser:
         return ", ".join(dict.fromkeys(taken))
 
 
+def read_siteinfo(sl: Slice, language: str | None = None) -> SiteInfo | None:
+    """The `<siteinfo>` at the start of a slice (a multistream dump's header stream), or None."""
+    parser = _PageParser(_where(sl.path, sl), language=language)
+    parser.check_language = False
+    for chunk in slice_chunks(sl):
+        for _ in parser.feed(chunk):
+            pass
+        if parser.site is not None:
+            return parser.site
+    return parser.site
+
+
 def read_pages(
     sl: Slice | str,
     *,

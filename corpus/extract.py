@@ -38,6 +38,7 @@ from corpus.jsonl_reader import JsonlRecord, read_jsonl
 from corpus.multistream import Slice, index_path_for, plan_tasks
 from corpus.siteinfo import SiteInfo
 from corpus.template_expander import TemplateLibrary
+from corpus.template_pages import collect_templates
 from corpus.titles import normalize_title
 from corpus.wikitext import MAX_PAGE_CHARS, Link, WikitextError, clean_wikitext
 from formats import documents
@@ -477,32 +478,33 @@ def _raise_task_errors(out: Path, cause: BaseException | None) -> None:
     raise RuntimeError(f"extract task {first['rank']} crashed{others}:\n{first['traceback']}") from cause
 
 
-def _collect_templates(cfg: CorpusConfig, paths: list[str], logs: Path) -> str:
-    """corpus.expand_templates: one read of every input keeping its namespace-10 pages, saved for
-    the tasks. Returns the library's path ("" when the inputs hold no template page)."""
+def _collect_templates(
+    cfg: CorpusConfig, paths: list[str], indexes: dict[str, Path | None], logs: Path
+) -> str:
+    """corpus.expand_templates: the inputs' namespace-10 pages (only the streams holding them, for a
+    multistream dump with its index), saved for the tasks. Returns the library's path ("" when the
+    inputs hold no template page)."""
     started = time.monotonic()
-    decompressor = bz2_command(cfg.bz2_decompressor)
-    pages = (
-        page
-        for path in paths
-        for page in read_pages(
-            path,
-            decompressor=decompressor,
-            language=cfg.language or None,
-            allow_truncated=cfg.allow_truncated,
-        )
+    scan = collect_templates(
+        paths,
+        indexes,
+        decompressor=bz2_command(cfg.bz2_decompressor),
+        language=cfg.language or None,
+        allow_truncated=cfg.allow_truncated,
     )
-    library = TemplateLibrary.from_pages(pages)
+    read = f"{scan.streams_read} of {scan.streams_total} multistream streams" if scan.streams_total else ""
+    whole = f"{scan.whole_files} whole files" if scan.whole_files else ""
     logger.info(
-        f"corpus.expand_templates: {len(library)} template pages read in {time.monotonic() - started:.1f}s"
+        f"corpus.expand_templates: {len(scan.library)} template pages from {', '.join(x for x in (read, whole) if x)}"
+        f" in {time.monotonic() - started:.1f}s"
     )
-    if not len(library):
+    if not len(scan.library):
         logger.warning(
             "corpus.expand_templates: the inputs hold no template page (namespace 10); nothing to expand"
         )
         return ""
     path = logs / "templates.json"
-    write_json_atomic(path, library.to_json())
+    write_json_atomic(path, scan.library.to_json())
     return str(path)
 
 
@@ -620,7 +622,7 @@ def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | 
     elif cfg.format == "hf":
         steps = [HfReaderStep(paths, cfg.hf_columns, cfg.hf_split, str(logs / "hf-cache"))]
     else:
-        templates_path = _collect_templates(cfg, paths, logs) if cfg.expand_templates else ""
+        templates_path = _collect_templates(cfg, paths, indexes, logs) if cfg.expand_templates else ""
         steps = [
             DumpReaderStep(plan, bz2_command(cfg.bz2_decompressor), cfg.language, cfg.allow_truncated),
             WikitextCleanerStep(cfg.hatnote_templates, cfg.variant, templates_path),

@@ -8,9 +8,9 @@ calling templates, `<noinclude>`/`<includeonly>`/`<onlyinclude>`. A definition t
 Templates the registry renders (corpus/templates.py) and magic words are left in the output for the
 cleaner. Limits: MAX_DEPTH nested expansions and MAX_CHARS of output per call bound hostile input.
 
-Cost: the launcher reads every input once more before the extraction, keeping only namespace-10
-pages (a full decompression and XML parse; bench/RESULTS.md has the figure), and each call costs a
-few regex passes over the definition.
+Cost: before the extraction the launcher reads the input's template pages (corpus/template_pages.py:
+only the streams holding them in a multistream dump with its index, the whole file otherwise;
+bench/RESULTS.md has the figure), and each call costs a few regex passes over the definition.
 """
 
 from __future__ import annotations

@@ -89,3 +89,50 @@ def test_expand_templates_reads_the_inputs_template_pages(tmp_path):
 def test_a_call_from_the_page_may_hold_calls():
     assert clean("{{Outer|Athens|{{Kind|c}}}}") == "Athens and other"  # `third` is not a case of Kind
     assert clean("{{Listing|name={{Kind|a}}|content=x {{Same|01}}}}") == "first two. x equal"
+
+
+def _multistream(tmp_path):
+    """A multistream dump (header, three page streams, footer) and its index; the template page sits
+    in the middle stream only."""
+    import bz2
+
+    head_end = DUMP.index("</siteinfo>") + len("</siteinfo>")
+    header, footer = DUMP[:head_end] + "\n", "</mediawiki>\n"
+    page = '  <page><title>{t}</title><ns>{ns}</ns><id>{id}</id><revision><id>{id}</id><text xml:space="preserve">{x}</text></revision></page>\n'
+    use = "Η {t} έχει {{{{Πληθυσμός|Αθήνα}}}} κατοίκους."
+    streams = [
+        [("Α", 0, 1, use.format(t="Α")), ("Β", 0, 2, "Κείμενο.")],
+        [
+            ("Πρότυπο:Πληθυσμός", 10, 3, "{{#switch:{{{1}}}|Αθήνα=664.046|#default=?}}"),
+            ("Γ", 0, 4, "Κείμενο."),
+        ],
+        [("Δ", 0, 5, use.format(t="Δ")), ("Ε", 0, 6, "Κείμενο.")],
+    ]
+    blobs = [bz2.compress(header.encode())]
+    index = []
+    for stream in streams:
+        offset = sum(len(b) for b in blobs)
+        text = "".join(page.format(t=t, ns=ns, id=i, x=x) for t, ns, i, x in stream)
+        blobs.append(bz2.compress(text.encode()))
+        index += [f"{offset}:{i}:{t}" for t, _, i, _ in stream]
+    blobs.append(bz2.compress(footer.encode()))
+    path = tmp_path / "elwiki-multistream.xml.bz2"
+    path.write_bytes(b"".join(blobs))
+    index_path = tmp_path / "elwiki-multistream-index.txt.bz2"
+    index_path.write_bytes(bz2.compress(("\n".join(index) + "\n").encode()))
+    return path, index_path
+
+
+def test_a_multistream_dump_is_read_only_where_its_index_names_template_pages(tmp_path):
+    from corpus.template_pages import collect_templates
+
+    path, index = _multistream(tmp_path)
+    scan = collect_templates([str(path)], {str(path): index})
+    assert (scan.streams_read, scan.streams_total, scan.whole_files) == (1, 3, 0)
+    assert "πληθυσμός" in scan.library
+    whole = collect_templates([str(path)], {str(path): None})
+    assert whole.whole_files == 1 and whole.library.bodies == scan.library.bodies
+    stats = run_extract(CorpusConfig(expand_templates=True, tasks=2), [str(path)], str(tmp_path / "out"))
+    assert stats["articles"] == 5
+    texts = {row["id"]: row["text"] for row in pq.read_table(tmp_path / "out" / "docs").to_pylist()}
+    assert texts[1] == "Η Α έχει 664.046 κατοίκους." and texts[5] == "Η Δ έχει 664.046 κατοίκους."
