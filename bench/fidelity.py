@@ -11,14 +11,24 @@ not hold the same characters (so prose such as `5 : 3` is not residue):
 - `empty_headings`: a heading paragraph followed by a heading of the same or a higher level, or by
   the end of the page (headings found in the source and cleaned like their page);
 - `cut_trails`: a body link followed by letters of the wiki's link trail that the source glues
-  to its `]]` (a trail the cleaner cut short, `[[Ρωσία]]ς` -> anchor `Ρωσία`).
+  to its `]]` (a trail the cleaner cut short, `[[Ρωσία]]ς` -> anchor `Ρωσία`);
+- `captions`: text lines with an embed's options (`thumb|right|220px|...`, `bélyegkép|balra|...`:
+  a piece next to a pipe is an image option of some Wikipedia or a size);
+- `category_lines`: text lines that start with a File or Category name of some Wikipedia and a colon;
+- `table_rows`: raw table syntax (`|-`, `| cell`, `! head`, `{|`, `|}`) at the start of a line;
+- `media_links`: links (body or spanless) whose target starts with a File or Category name of some
+  Wikipedia: embeds and categories counted as document links pollute the graph.
+
+Per language (each bundled dump, with `corpus.language` set to its language): residue (all categories
+but `media_links`), File/Category link targets (`media_links`), and the share of in-sentence prose
+templates (not footnotes, citations, maintenance tags or icons) whose words the cleaner shows; and the
+same figures with the dump's siteinfo as is (the minidumps carry English Wikipedia's).
 
 Recall: the share of the words (`\\w+`, lower-cased, as multisets per page) of wikiextractor 3.1 in
 its template-expanding default mode that our text of the same page contains; the baseline is the
 same share for wikiextractor `--no-templates`. The German, Russian, Arabic and Hebrew fragments carry
 English Wikipedia's `<siteinfo>` (see tests/data/wiki/README.md), so their language is given.
-Also reported: the share of removed template occurrences inside sentences that the registry now
-renders (over all dumps).
+
 
     .venv/bin/python bench/fidelity.py
 
@@ -39,8 +49,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from corpus import sitedata  # noqa: E402
 from corpus.dump_reader import read_pages  # noqa: E402
-from corpus.templates import OWN_NAME_TEMPLATES, renderer_for  # noqa: E402
+from corpus.templates import TemplateArgs, renderer_for  # noqa: E402
 from corpus.titles import INTERWIKI_PREFIXES, LANGUAGE_CODES, normalize_title  # noqa: E402
 from corpus.wikitext import (  # noqa: E402
     _CLOSE_BRACES_RE,
@@ -62,8 +73,25 @@ DUMPS = [
     ("hewiki-minidump.xml.bz2", "he"),
     ("elwikivoyage-p2566p2583-multistream.xml.bz2", None),
     ("viwiki-test-truncated.xml.bz2", None),
+    ("frwiki-minidump.xml.bz2", "fr"),
+    ("itwiki-minidump.xml.bz2", "it"),
+    ("cawiki-minidump.xml.bz2", "ca"),
+    ("huwiki-minidump.xml.bz2", "hu"),
+    ("eowiki-minidump.xml.bz2", "eo"),
+    ("rowiki-minidump.xml.bz2", "ro"),
 ]
-CATEGORIES = ["gap_punct", "empty_brackets", "interwiki", "raw_variant", "empty_headings", "cut_trails"]
+CATEGORIES = [
+    "gap_punct",
+    "empty_brackets",
+    "interwiki",
+    "raw_variant",
+    "empty_headings",
+    "cut_trails",
+    "captions",
+    "category_lines",
+    "table_rows",
+    "media_links",
+]
 
 _WORD_RE = re.compile(r"\w+")
 _GAP_PUNCT_RE = re.compile(r"(?<=\w) [.,;:!?)](?!\.)")  # `..` / `...` is an ellipsis, not a gap
@@ -77,6 +105,25 @@ _PREFIXES = "|".join(
 )
 _INTERWIKI_RE = re.compile(rf"(?<![\w/.])((?:{_PREFIXES}):(?:(?:{_PREFIXES}):)?)[^\W\d_]", re.IGNORECASE)
 _HEADING_RE = re.compile(r"^(={1,6})(.+?)\1\s*$", re.MULTILINE)
+_TABLE_ROW_STARTS = ("|", "!", "{|")
+_MEDIA_PREFIXES = sitedata.media_prefixes()
+_IMAGE_OPTIONS = sitedata.image_options()
+_SIZE_RE = re.compile(r"\d*(?:x\d+)?\s*px")
+
+
+def _caption_line(line: str) -> bool:
+    """An embed's options left in the text: a piece next to a pipe is an image option of some wiki
+    (`thumb`, `duimnael`, `bélyegkép`, `jmpl`, `links`) or a size (`220px`)."""
+    pieces = [p.strip().casefold() for p in line.split("|")]
+    return any(p in _IMAGE_OPTIONS or _SIZE_RE.fullmatch(p) or p.startswith("upright") for p in pieces if p)
+
+
+def _media_prefix(text: str) -> bool:
+    """`Fájl:x.jpg`, `Kategória:X`, `زمرہ:X`: a File or Category name of any Wikipedia, then a colon."""
+    prefix, colon, _ = text.partition(":")
+    return (
+        bool(colon) and len(prefix) <= 40 and prefix.strip().replace("_", " ").casefold() in _MEDIA_PREFIXES
+    )
 
 
 def _plain_source(source: str) -> str:
@@ -123,6 +170,15 @@ def _residue(source: str, text: str, links, site, title: str) -> Counter:
         nxt = paragraphs[i + 1] if i + 1 < len(paragraphs) else None
         if nxt is None or headings.get(nxt, 99) <= level:
             out["empty_headings"] += 1
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if stripped.startswith(_TABLE_ROW_STARTS) or stripped.endswith("|}"):
+            out["table_rows"] += 1
+        elif "|" in stripped and _caption_line(stripped):
+            out["captions"] += 1
+        if _media_prefix(stripped):
+            out["category_lines"] += 1
+    out["media_links"] += sum(1 for link in links if _media_prefix(link.target))
     trail = re.compile(f"[{site.link_trail}]+") if site.link_trail else None
     for link in links:
         if link.kind != "body" or trail is None:
@@ -184,6 +240,12 @@ _NOT_PROSE = (
     "literatur",
     "webarchiv",
     "dead link",
+    "cần chú thích",  # vi: citation needed
+    "liên kết hỏng",  # vi: dead link
+    "référence",  # fr: référence nécessaire, référence insuffisante
+    "interwiki",
+    "weather box",
+    "prononciation",  # fr: an audio icon
 )
 _NOT_PROSE_NAMES = frozenset(
     [
@@ -222,38 +284,56 @@ _NOT_PROSE_NAMES = frozenset(
         "legend",
         "fr icon",
         "flagicon",
+        "dnb",  # authority-file numbers (de, eo)
+        "bnf",
+        "coordinate",  # de: coordinates, shown in the title bar
+        "note",  # fr: a footnote
+        "noexternallanglinks",
+        "מקור",  # he: citation needed
+        "אודיו",  # he: an audio icon
     ]
 )
 
 
 def is_prose_template(key: str) -> bool:
+    """Not a footnote, citation, maintenance tag or icon (`{{de icon}}`, `{{أيقونة ألمانية}}`, and the
+    bare language-code icons `{{en}}` that mark a foreign source)."""
+    if key.endswith(" icon") or key.startswith("أيقونة") or key in LANGUAGE_CODES or key == "עברית":
+        return False
     return not key.startswith(_NOT_PROSE) and key not in _NOT_PROSE_NAMES
 
 
-def template_coverage() -> tuple[int, int, Counter]:
-    """Outermost templates inside a sentence (text before them on the line, outside `<ref>`), and
-    how many of them the registry renders; with the most frequent ones it drops."""
+def template_coverage(name: str, language: str | None) -> tuple[int, int, Counter]:
+    """Outermost templates of one dump inside a sentence (text before them on the line, outside
+    `<ref>`), leaving out footnote, citation and maintenance ones; how many of them show their words
+    (the cleaner, run on the call alone, gives text; or a renderer that shows a space by design, such
+    as a direction mark); and the dropped ones, most frequent first."""
     inside = rendered = 0
     dropped: Counter = Counter()
     ref_re = re.compile(r"<ref[^>/]*>.*?</ref>|<ref[^>]*/>", re.DOTALL | re.IGNORECASE)
-    for name, language in DUMPS:
-        for page in read_pages(str(DATA / name), language=language, allow_truncated=True):
-            if page.ns != 0 or page.redirect is not None:
+    for page in read_pages(str(DATA / name), language=language, allow_truncated=True):
+        if page.ns != 0 or page.redirect is not None:
+            continue
+        text = ref_re.sub("", _strip_comments(page.text))
+        _, outer, _ = _match_pairs(text, _OPEN_BRACES_RE, _CLOSE_BRACES_RE, 2)
+        for s, e in outer:
+            line_start = text.rfind("\n", 0, s) + 1
+            before = text[line_start:s].strip()
+            if not before.lstrip("*#:; ") or before[0] in "|!{=":  # own (list) line, table cell, heading
                 continue
-            text = ref_re.sub("", _strip_comments(page.text))
-            _, outer, _ = _match_pairs(text, _OPEN_BRACES_RE, _CLOSE_BRACES_RE, 2)
-            for s, _e in outer:
-                line_start = text.rfind("\n", 0, s) + 1
-                before = text[line_start:s].strip()
-                if not before.lstrip("*#:; ") or before[0] in "|!{=":  # own (list) line, table cell, heading
-                    continue
-                inside += 1
-                raw = _TEMPLATE_NAME_RE.match(text, s + 2).group()
-                key = _template_key(raw)
-                if renderer_for(key) is not None or key in OWN_NAME_TEMPLATES:
-                    rendered += 1
-                else:
-                    dropped[key] += 1
+            raw = _TEMPLATE_NAME_RE.match(text, s + 2).group()
+            key = _template_key(raw)
+            if not is_prose_template(key):
+                continue
+            inside += 1
+            fn = renderer_for(key, page.site.language)
+            shown = clean_wikitext(text[s:e], page.title, page.site).text.strip()
+            if not shown and fn is not None and fn(TemplateArgs([], {}, page.title)).isspace():
+                shown = " "
+            if shown:
+                rendered += 1
+            else:
+                dropped[key] += 1
     return rendered, inside, dropped
 
 
@@ -274,11 +354,11 @@ def main() -> None:
                 totals["greek_ours"], totals["greek_nt"] = r_ours, r_nt
                 totals["greek_rev"] = recall(texts, ref)
             rows.append((name, n, residue, r_ours[0] / max(r_ours[1], 1), r_nt[0] / max(r_nt[1], 1)))
-    header = f"{'dump':<46} {'pages':>5} " + " ".join(f"{c:>14}" for c in CATEGORIES) + "  recall  --no-tpl"
+    header = f"{'dump':<44} {'pages':>5} " + " ".join(f"{c:>14}" for c in CATEGORIES) + "  recall  --no-tpl"
     print(header)
     for name, n, residue, r_o, r_n in rows:
         cells = " ".join(f"{residue[c]:>14}" for c in CATEGORIES)
-        print(f"{name:<46} {n:>5} {cells}  {r_o:6.4f}  {r_n:6.4f}")
+        print(f"{name:<44} {n:>5} {cells}  {r_o:6.4f}  {r_n:6.4f}")
     residue_total = sum(sum(r[2][c] for c in CATEGORIES) for r in rows)
     print(f"residue over all dumps and categories: {residue_total}")
     g_o, g_n, g_r = totals["greek_ours"], totals["greek_nt"], totals["greek_rev"]
@@ -286,16 +366,34 @@ def main() -> None:
         f"Greek (elwikivoyage): ours hold {g_o[0] / max(g_o[1], 1):.4f} of wikiextractor-default's words, "
         f"--no-templates {g_n[0] / max(g_n[1], 1):.4f}; wikiextractor-default holds {g_r[0] / max(g_r[1], 1):.4f} of ours"
     )
-    rendered, inside, dropped = template_coverage()
-    prose_dropped = sum(n for key, n in dropped.items() if is_prose_template(key))
+    print()
+    print("per language (corpus.language set to the dump's language):")
     print(
-        f"templates inside sentences (outside <ref>): {inside}, rendered by the registry: {rendered} "
-        f"({rendered / max(inside, 1):.1%}); leaving out footnote/citation/maintenance templates: "
-        f"{rendered}/{rendered + prose_dropped} ({rendered / max(rendered + prose_dropped, 1):.1%})"
+        f"{'dump':<44} {'lang':>4} {'residue':>7} {'File/Category links':>19} {'templates rendered':>18}"
+        f" {'as is: residue, links, rendered':>34}  dropped"
     )
-    print(f"most frequent dropped: {dropped.most_common(15)}")
+    all_rendered = all_inside = 0
+    worst = 1.0
+    for (name, language), (_, _, residue, _, _) in zip(DUMPS, rows, strict=True):
+        rendered, inside, dropped = template_coverage(name, language)
+        all_rendered, all_inside = all_rendered + rendered, all_inside + inside
+        share = rendered / max(inside, 1)
+        worst = min(worst, share)
+        lang = language or name[:2]
+        total = sum(residue[c] for c in CATEGORIES if c != "media_links")
+        as_is = "(same)"
+        if language is not None:  # the English siteinfo the file carries, no corpus.language
+            _, raw_residue, _ = ours(DATA / name, None)
+            raw_rendered, raw_inside, _ = template_coverage(name, None)
+            raw_total = sum(raw_residue[c] for c in CATEGORIES if c != "media_links")
+            as_is = f"{raw_total}, {raw_residue['media_links']}, {raw_rendered}/{raw_inside}"
+        print(
+            f"{name:<44} {lang:>4} {total:>7} {residue['media_links']:>19} "
+            f"{f'{rendered}/{inside} {share:.1%}':>18} {as_is:>34}  {dropped.most_common(6)}"
+        )
     print(
-        f"most frequent dropped prose-like: {[kv for kv in dropped.most_common() if is_prose_template(kv[0])][:25]}"
+        f"in-sentence prose templates rendered over all dumps: {all_rendered}/{all_inside} "
+        f"({all_rendered / max(all_inside, 1):.1%}); lowest language: {worst:.1%}"
     )
     ours_share = totals["ours"][0] / max(totals["ours"][1], 1)
     base_share = totals["nt"][0] / max(totals["nt"][1], 1)

@@ -41,6 +41,11 @@ class CorpusConfig:
     # A dump cut short (an interrupted download) is refused; true keeps every complete page, with a
     # warning that says where it ended.
     allow_truncated: bool = False
+    # Expand templates the registry does not render from the input's own template pages (namespace
+    # 10: parameters, #if/#ifeq/#switch/#expr; corpus/template_expander.py). Costs a read before the
+    # extraction: of the streams holding template pages for a multistream dump with its index, of the
+    # whole file otherwise; so it is off unless asked for.
+    expand_templates: bool = False
     # Templates whose first arguments are article titles ({{main|X}}): links of kind `template`.
     hatnote_templates: list[str] = field(
         default_factory=lambda: [

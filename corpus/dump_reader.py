@@ -21,7 +21,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from corpus.language_check import LanguageCheck
 from corpus.multistream import Slice
+from corpus.repair import ByteRepair
 from corpus.siteinfo import SiteInfo
 from pipeline.errors import PipelineError
 
@@ -54,6 +56,9 @@ class RawPage:
     redirect: str | None  # the <redirect title=...> target, as written in the dump
     text: str
     site: SiteInfo  # the <siteinfo> of the dump it came from (one shared object per file)
+    # What was wrong with the page's bytes ("character reference &#0;", "empty <title>"), "" if nothing:
+    # its text holds U+FFFD where the damage was; the extractor counts and reports it by id.
+    damage: str = ""
 
 
 def _where(path: str, sl: Slice | None) -> str:
@@ -270,6 +275,9 @@ class _PageParser:
         self.last_id: int | None = None
         self.pages = 0
         self.empty_pages = 0
+        self.language_check: LanguageCheck | None = None
+        self.check_language = True
+        self.repair = ByteRepair()
 
     def _after(self) -> str:
         return f" (after page id {self.last_id})" if self.last_id is not None else ""
@@ -297,6 +305,8 @@ class _PageParser:
                 f"{self.where}: holds JSON, not a MediaWiki XML dump; for JSON lines set corpus.format=jsonl"
             )
         self.fed += len(chunk)
+        if not self.utf16:
+            chunk = self.repair.feed(chunk)
         try:
             self.parser.feed(chunk)
             yield from self._events()
@@ -307,6 +317,8 @@ class _PageParser:
         if self.fed == 0:
             raise PipelineError(f"{self.where}: holds no data (an empty or interrupted download?)")
         try:
+            if not self.utf16:
+                self.parser.feed(self.repair.flush())
             self.parser.close()
             yield from self._events()
         except ET.ParseError as e:
@@ -356,8 +368,10 @@ class _PageParser:
                 f"{self.where}: page {title!r}{self._after()} has no valid <id> ({raw_id!r}); "
                 "the dump is damaged"
             ) from None
-        if not title:
-            raise PipelineError(f"{self.where}: page id {page_id} has no <title>; the dump is damaged")
+        title = title or ""
+        damage = self._damage(title, elem)
+        if not title.strip():  # the page is skipped (counted by id), the rest of the file read
+            damage = "empty <title>" + (f", {damage}" if damage else "")
         if self.site is None:
             log.warning(
                 "%s: no <siteinfo> before the first page; using English Wikipedia namespaces", self.where
@@ -377,11 +391,40 @@ class _PageParser:
         target = redirect.get("title") if redirect is not None else None
         revisions = elem.findall(ns + "revision")
         text = (revisions[-1].findtext(ns + "text") if revisions else None) or ""
+        if target is None and text[:1] in "# \n":  # old schemas and other tools: no <redirect> element
+            target = self.site.redirect_target(text)
         self.last_id = page_id
         self.pages += 1
+        if page_ns == 0 and target is None and self.check_language:
+            if self.language_check is None or self.language_check.site is not self.site:
+                self.language_check = LanguageCheck(self.site, self.where)
+            self.language_check.feed(text)
         if not text:
             self.empty_pages += 1
-        return RawPage(page_id, title, page_ns, target, text, self.site)
+        return RawPage(page_id, title, page_ns, target, text, self.site, damage)
+
+    def _damage(self, title: str, elem: ET.Element) -> str:
+        """The queued repairs this page's U+FFFD characters stand for (corpus/repair.py)."""
+        causes = self.repair.causes
+        if not causes:
+            return ""
+        marks = title.count("\ufffd") + sum((e.text or "").count("\ufffd") for e in elem.iter())
+        if not marks:
+            return ""
+        taken, self.repair.causes = causes[:marks], causes[marks:]
+        return ", ".join(dict.fromkeys(taken))
+
+
+def read_siteinfo(sl: Slice, language: str | None = None) -> SiteInfo | None:
+    """The `<siteinfo>` at the start of a slice (a multistream dump's header stream), or None."""
+    parser = _PageParser(_where(sl.path, sl), language=language)
+    parser.check_language = False
+    for chunk in slice_chunks(sl):
+        for _ in parser.feed(chunk):
+            pass
+        if parser.site is not None:
+            return parser.site
+    return parser.site
 
 
 def read_pages(
@@ -400,6 +443,8 @@ def read_pages(
         sl = Slice(str(sl))
     where = _where(sl.path, sl)
     parser = _PageParser(where, language=language)
+    # One language warning per file, not one per task: only the slice holding the file's first pages looks.
+    parser.check_language = sl.start == 0
     try:
         for chunk in slice_chunks(sl, decompressor):
             yield from parser.feed(chunk)
@@ -417,6 +462,8 @@ def read_pages(
         )
     if parser.root is None:
         raise PipelineError(f"{where}: holds no <mediawiki> element; expected a MediaWiki XML dump")
+    if parser.language_check is not None:
+        parser.language_check.finish()  # a file of fewer than CHECK_PAGES articles
     if parser.pages >= STUB_CHECK_MIN_PAGES and parser.empty_pages * 2 > parser.pages:
         log.warning(
             "%s: %d of its %d pages have no text; a stubs dump (*-stub-*.xml.gz) holds metadata only: "

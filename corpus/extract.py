@@ -37,6 +37,8 @@ from corpus.fallback import clean_with_mwparserfromhell
 from corpus.jsonl_reader import JsonlRecord, read_jsonl
 from corpus.multistream import Slice, index_path_for, plan_tasks
 from corpus.siteinfo import SiteInfo
+from corpus.template_expander import TemplateLibrary
+from corpus.template_pages import collect_templates
 from corpus.titles import normalize_title
 from corpus.wikitext import MAX_PAGE_CHARS, Link, WikitextError, clean_wikitext
 from formats import documents
@@ -108,18 +110,26 @@ class WikitextCleanerStep(PipelineStep):
     name = "wikitext cleaner"
     type = "Formatter"
 
-    def __init__(self, hatnote_templates: list[str], variant: str = "") -> None:
+    def __init__(self, hatnote_templates: list[str], variant: str = "", templates_path: str = "") -> None:
         super().__init__()
         self.hatnote_templates = list(hatnote_templates)
         self.variant = variant
+        self.templates_path = templates_path  # the launcher's TemplateLibrary; "" = none
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         hatnotes = tuple(self.hatnote_templates)
+        library = TemplateLibrary.load(Path(self.templates_path)) if self.templates_path else None
         for doc in data:
             page = doc.metadata.pop("page")
             meta = doc.metadata
             meta.update(page_id=page.id, title=page.title)
-            if page.ns != 0:
+            if page.damage:
+                meta["damage"] = page.damage
+            if page.damage and (not page.title.strip() or "\ufffd" in page.title):
+                # No title to file the page under: skipped, and counted with its id and cause.
+                meta.update(status=FAILED, reason=f"damaged page: {page.damage}")
+                doc.text = ""
+            elif page.ns != 0:
                 meta.update(status=SKIPPED, ns=page.ns)
             elif page.redirect is not None:
                 source = normalize_title(page.title, page.site)
@@ -134,7 +144,9 @@ class WikitextCleanerStep(PipelineStep):
                 try:
                     with self.track_time():
                         try:
-                            clean = clean_wikitext(doc.text, title, page.site, hatnotes, self.variant)
+                            clean = clean_wikitext(
+                                doc.text, title, page.site, hatnotes, self.variant, library
+                            )
                         except WikitextError as e:
                             if len(doc.text) > MAX_PAGE_CHARS:
                                 raise
@@ -275,6 +287,9 @@ class _TaskCounts:
         self.skipped_ns: Counter[str] = Counter()
         self.links: Counter[str] = Counter()
         self.failed_pages: list[dict[str, Any]] = []
+        # Pages whose bytes were repaired (U+FFFD where the damage was) or that a damage skipped.
+        self.damaged_pages: list[dict[str, Any]] = []
+        self.damaged = 0
         self.dropped_redirects: list[dict[str, Any]] = []
         self.seen = 0
         self.fallback = 0  # articles cleaned by mwparserfromhell (corpus/fallback.py)
@@ -288,6 +303,13 @@ class _TaskCounts:
         meta = doc.metadata
         status = meta["status"]
         self.status[status] += 1
+        if meta.get("damage"):
+            self.damaged += 1
+            if len(self.damaged_pages) < MAX_FAILED_PAGES:
+                action = "skipped" if status == FAILED else "repaired"
+                self.damaged_pages.append(
+                    {"id": meta["page_id"], "title": meta["title"], "cause": meta["damage"], "action": action}
+                )
         if status == ARTICLE:
             for link in meta["links"]:
                 self.links[link.kind] += 1
@@ -336,6 +358,8 @@ class _TaskCounts:
             "skipped_by_namespace": dict(self.skipped_ns),
             "failed": self.status[FAILED],
             "failed_pages": self.failed_pages,
+            "damaged": self.damaged,
+            "damaged_pages": self.damaged_pages,
             "cleaned_by_mwparserfromhell": self.fallback,
             "links_by_kind": {"body": self.links["body"], "template": self.links["template"], **self.links},
         }
@@ -415,6 +439,8 @@ def merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
         "skipped_by_namespace": Counter(),
         "failed": 0,
         "failed_pages": [],
+        "damaged": 0,
+        "damaged_pages": [],
         "cleaned_by_mwparserfromhell": 0,
         "links_by_kind": Counter({"body": 0, "template": 0}),
     }
@@ -425,7 +451,10 @@ def merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
         stats["skipped_by_namespace"].update(r["skipped_by_namespace"])
         stats["links_by_kind"].update(r["links_by_kind"])
         stats["failed_pages"].extend(r["failed_pages"])
+        stats["damaged"] += r.get("damaged", 0)
+        stats["damaged_pages"].extend(r.get("damaged_pages", []))
     stats["failed_pages"] = stats["failed_pages"][:MAX_FAILED_PAGES]
+    stats["damaged_pages"] = stats["damaged_pages"][:MAX_FAILED_PAGES]
     stats["skipped_by_namespace"] = dict(
         sorted(stats["skipped_by_namespace"].items(), key=lambda kv: int(kv[0]))
     )
@@ -447,6 +476,36 @@ def _raise_task_errors(out: Path, cause: BaseException | None) -> None:
     if first["kind"] == "input":
         raise PipelineError(f"{first['message']}{others}") from None
     raise RuntimeError(f"extract task {first['rank']} crashed{others}:\n{first['traceback']}") from cause
+
+
+def _collect_templates(
+    cfg: CorpusConfig, paths: list[str], indexes: dict[str, Path | None], logs: Path
+) -> str:
+    """corpus.expand_templates: the inputs' namespace-10 pages (only the streams holding them, for a
+    multistream dump with its index), saved for the tasks. Returns the library's path ("" when the
+    inputs hold no template page)."""
+    started = time.monotonic()
+    scan = collect_templates(
+        paths,
+        indexes,
+        decompressor=bz2_command(cfg.bz2_decompressor),
+        language=cfg.language or None,
+        allow_truncated=cfg.allow_truncated,
+    )
+    read = f"{scan.streams_read} of {scan.streams_total} multistream streams" if scan.streams_total else ""
+    whole = f"{scan.whole_files} whole files" if scan.whole_files else ""
+    logger.info(
+        f"corpus.expand_templates: {len(scan.library)} template pages from {', '.join(x for x in (read, whole) if x)}"
+        f" in {time.monotonic() - started:.1f}s"
+    )
+    if not len(scan.library):
+        logger.warning(
+            "corpus.expand_templates: the inputs hold no template page (namespace 10); nothing to expand"
+        )
+        return ""
+    path = logs / "templates.json"
+    write_json_atomic(path, scan.library.to_json())
+    return str(path)
 
 
 def extract_stage(out: Path, fingerprint: dict[str, Any]) -> StageOutput:
@@ -508,7 +567,7 @@ def finalize_extract(stage: StageOutput, tasks: int, manifest: dict[str, Any]) -
         kind: [r["shards"][kind] for r in sorted(results, key=lambda r: r["rank"])]
         for kind in ("docs", "redirects")
     }
-    manifest["stats"] = {k: v for k, v in stats.items() if k != "failed_pages"}
+    manifest["stats"] = {k: v for k, v in stats.items() if k not in ("failed_pages", "damaged_pages")}
     manifest["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     stage.complete(manifest)
     return stats
@@ -563,9 +622,10 @@ def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | 
     elif cfg.format == "hf":
         steps = [HfReaderStep(paths, cfg.hf_columns, cfg.hf_split, str(logs / "hf-cache"))]
     else:
+        templates_path = _collect_templates(cfg, paths, indexes, logs) if cfg.expand_templates else ""
         steps = [
             DumpReaderStep(plan, bz2_command(cfg.bz2_decompressor), cfg.language, cfg.allow_truncated),
-            WikitextCleanerStep(cfg.hatnote_templates, cfg.variant),
+            WikitextCleanerStep(cfg.hatnote_templates, cfg.variant, templates_path),
         ]
     steps.append(CorpusShardWriter(str(out), cfg.max_failed_fraction))
     manifest = {
@@ -608,4 +668,14 @@ def run_extract(cfg: CorpusConfig, inputs: list[str], output: str, index: str | 
         f"{out}: {stats['articles']} articles, {stats['redirects']} redirects, "
         f"{stats['failed']} failed pages, {sum(stats['links_by_kind'].values())} links"
     )
+    if stats["damaged"]:
+        shown = "; ".join(
+            f"page id {p['id']} {p['title']!r}: {p['cause']} ({p['action']})"
+            for p in stats["damaged_pages"][:5]
+        )
+        more = f" and {stats['damaged'] - 5} more" if stats["damaged"] > 5 else ""
+        logger.warning(
+            f"{out}: {stats['damaged']} damaged pages (invalid characters or bytes, empty titles) were "
+            f"repaired with U+FFFD or skipped: {shown}{more}; all are listed in {documents.STATS}"
+        )
     return stats

@@ -10,6 +10,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+from corpus import sitedata
 from corpus.languages import language_of, link_trail_class, local_namespace_names
 from pipeline.errors import PipelineError
 
@@ -74,6 +75,12 @@ _ENWIKI_NAMESPACES: dict[int, str] = {
 _ENWIKI_CASE_SENSITIVE = {2302, 2303}
 
 _SPACES_RE = re.compile(r"[ _]+")
+# A file name: what tells `[[Datei:Berlin.jpg|...]]` on a page in a file of another language (a
+# mixed dump, a wrong siteinfo) from an article title with a colon.
+_MEDIA_FILE_RE = re.compile(
+    r"\.(?:jpe?g|png|gif|svg|tiff?|webp|xcf|ogg|ogv|oga|opus|webm|mp3|mp4|wav|flac|midi?|pdf|djvu|stl)\s*$",
+    re.IGNORECASE,
+)
 _MAX_PREFIX_CHARS = 100  # longer than any namespace name or alias
 
 
@@ -101,6 +108,12 @@ class SiteInfo:
     # Raw link target -> classification, filled by `corpus.titles` (targets repeat heavily).
     title_cache: dict[str, tuple[str, str | None]] = field(init=False, repr=False, compare=False)
     link_trail: str = field(init=False, repr=False, compare=False)  # regex class, "" = no trail
+    # `#REDIRECT [[X]]` in the language's spellings (`#WEITERLEITUNG`, `#REDIRECTION`): group 1 is X.
+    redirect_re: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    # Templates and `__DISAMBIG__` switches marking a disambiguation page on the language's wiki
+    # (template names compared like the cleaner does: lower case, `_` = space).
+    disambiguation_templates: frozenset[str] = field(init=False, repr=False, compare=False)
+    disambiguation_switches: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         lookup: dict[str, int] = {}
@@ -110,13 +123,22 @@ class SiteInfo:
             for name in (ns.name, *ns.aliases):
                 if name:
                     lookup.setdefault(_namespace_key(name), ns.id)
-        # MediaWiki's File/Category names of the language, beyond those the siteinfo lists.
+        # The language's namespace names and aliases (packaged site data) beyond those the siteinfo
+        # lists: a dump assembled with another wiki's siteinfo still knows `Fichier:` on a French page.
         for ns_id, names in local_namespace_names(self.language).items():
             for name in names:
                 lookup.setdefault(_namespace_key(name), ns_id)
         self._lookup = lookup
         self.title_cache = {}
         self.link_trail = link_trail_class(self.language)
+        data = sitedata.wiki(self.language) if self.language else None
+        keywords = data.redirect if data is not None else ("#REDIRECT",)
+        alternatives = "|".join(re.escape(k) for k in sorted(keywords, key=len, reverse=True))
+        self.redirect_re = re.compile(rf"\s*(?:{alternatives})\s*:?\s*\[\[([^\[\]|\n]+)", re.IGNORECASE)
+        self.disambiguation_templates = frozenset(
+            _SPACES_RE.sub(" ", t).strip().lower() for t in (data.disambiguation_templates if data else ())
+        )
+        self.disambiguation_switches = data.disambiguation_switches if data else ("__DISAMBIG__",)
 
     @classmethod
     def from_xml(cls, siteinfo_xml: str | bytes, language: str | None = None) -> SiteInfo:
@@ -189,6 +211,12 @@ class SiteInfo:
             )
         return cls(dbname="enwiki", case=FIRST_LETTER, namespaces=namespaces, language=language)
 
+    def redirect_target(self, text: str) -> str | None:
+        """The target of a page whose wikitext starts with a redirect keyword of the language
+        (MediaWiki's rule for pages a dump does not mark with `<redirect>`), else None."""
+        m = self.redirect_re.match(text) if text.lstrip()[:1] == "#" else None
+        return m.group(1).strip() if m else None
+
     def namespace_id(self, prefix: str) -> int | None:
         """The namespace a prefix (name or alias, any case) names, or None."""
         return self._lookup.get(_namespace_key(prefix))
@@ -198,9 +226,14 @@ class SiteInfo:
         prefix, colon, rest = title.partition(":")
         if not colon or len(prefix) > _MAX_PREFIX_CHARS:
             return 0, title
-        ns_id = self._lookup.get(_namespace_key(prefix))
+        key = _namespace_key(prefix)
+        ns_id = self._lookup.get(key)
         if ns_id is None:
-            return 0, title
+            # Another wiki's File or Category name (`Fájl:`, `Kategória:`): an embed or a category
+            # line whatever the site, never an article; a file needs a file name to be taken so.
+            ns_id = sitedata.media_namespaces().get(key)
+            if ns_id is None or (ns_id == 6 and not _MEDIA_FILE_RE.search(rest)):
+                return 0, title
         # MediaWiki trims spaces/underscores around the colon.
         return ns_id, rest.lstrip(" _")
 

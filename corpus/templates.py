@@ -4,9 +4,12 @@ The cleaner drops templates (most are infoboxes, citations, navigation and maint
 some sit inside sentences and hold the sentence's words: `an area of {{convert|1000|km2}}`,
 `{{nihongo|Tokyo|東京}} is`, `the {{lang|ko|[[chaebol]]}}`. Each renderer here is a small pure
 function of the template's arguments (already split at top-level `|`, nested templates rendered)
-that returns wikitext: links inside it stay links, so `[[chaebol]]` becomes a body link. A template
-without a renderer is dropped, as before. Coverage was chosen by measuring which templates inside
-sentences cost the most text on the bundled dumps (bench/fidelity.py reports the share rendered).
+that returns wikitext: links inside it stay links, so `[[chaebol]]` becomes a body link. The registry
+here is what every wiki shares; a wiki's own names come first (corpus/template_aliases.py maps them
+onto the families of corpus/template_families.py). A template without a renderer is dropped, or
+expanded from its definition when the input holds it (corpus/template_expander.py). Coverage was
+chosen by measuring which templates inside sentences cost the most text on the bundled dumps
+(bench/fidelity.py reports the share rendered per language).
 
 Renderers do not try to reproduce MediaWiki's exact output (unit conversions, language names,
 icons): they keep the words and numbers the author wrote.
@@ -15,32 +18,19 @@ icons): they keep the words and numbers the author wrote.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 
+from corpus import template_families as families
+from corpus.expr import ExprError, evaluate
+from corpus.template_aliases import local_renderer
+from corpus.template_families import Renderer, TemplateArgs
 
-@dataclass
-class TemplateArgs:
-    """A template call's arguments: positional ones in order and named ones (`name=value`)."""
+__all__ = ["REGISTRY", "Renderer", "TemplateArgs", "render", "renderer_for", "split_named"]
 
-    positional: list[str]
-    named: dict[str, str]
-    title: str  # the page's title ({{PAGENAME}})
-
-    def get(self, index: int, default: str = "") -> str:
-        """Positional argument `index` (1-based), or the named argument of that number."""
-        value = self.named.get(str(index))
-        if value is not None:
-            return value
-        return self.positional[index - 1] if 0 < index <= len(self.positional) else default
-
-
-Renderer = Callable[[TemplateArgs], str]
 
 _NAMED_ARG_RE = re.compile(r"^\s*([^=\[\]{}|]+?)\s*=(.*)$", re.DOTALL)
 
 
-def split_named(args: list[str], title: str) -> TemplateArgs:
+def split_named(args: list[str], title: str, name: str = "") -> TemplateArgs:
     positional: list[str] = []
     named: dict[str, str] = {}
     for arg in args:
@@ -49,7 +39,7 @@ def split_named(args: list[str], title: str) -> TemplateArgs:
             named[m.group(1).strip().lower()] = m.group(2).strip()
         else:
             positional.append(arg.strip())
-    return TemplateArgs(positional, named, title)
+    return TemplateArgs(positional, named, title, name)
 
 
 # -- renderers ------------------------------------------------------------------------------------
@@ -236,6 +226,14 @@ def _height(a: TemplateArgs) -> str:
     return f"{a.get(1)} m" if a.get(1) else ""
 
 
+def _expr(a: TemplateArgs) -> str:
+    """`{{#expr: 3645000/891.8 round 0}}` -> `4087`; nothing when it is not arithmetic."""
+    try:
+        return evaluate(a.get(1))
+    except ExprError:
+        return ""
+
+
 def _nowrap_like(a: TemplateArgs) -> str:
     return a.get(1)
 
@@ -251,6 +249,7 @@ REGISTRY: dict[str, Renderer] = {
     "sfrac": _frac,
     "val": _val,
     "formatnum:": _formatnum,
+    "#expr:": _expr,
     "höhe": _height,
     # languages and transliterations
     "lang": _lang,
@@ -311,6 +310,9 @@ REGISTRY: dict[str, Renderer] = {
     "=": _const("="),
     "'s": _const("'s"),
     "'": _const("'"),
+    "' \"": _const("'\""),  # a single quote before a double one, kept apart
+    "\" '": _const("\"'"),
+    "linktext": _join,  # words each linked to Wiktionary: the words
     "nbsp": _const(" "),
     "snd": _const(" – "),
     "spaced ndash": _const(" – "),
@@ -354,9 +356,9 @@ REGISTRY: dict[str, Renderer] = {
     # other wikis' equivalents of the above
     "нп5": _shown_or_target,  # ruwiki "not translated": {{нп5|Article|shown text|lang|foreign}}
     "не переведено 5": _shown_or_target,
-    "iw": _shown_or_target,
-    "ill": _shown_or_target,
-    "interlanguage link": _shown_or_target,
+    "iw": families.interlanguage,
+    "ill": families.interlanguage,
+    "interlanguage link": families.interlanguage,
     "ألمانية": _lang_xx,  # arwiki {{German|...}}
     "إنجليزية": _lang_xx,
     "فرنسية": _lang_xx,
@@ -378,8 +380,12 @@ _PREFIX_RENDERERS: tuple[tuple[str, Renderer], ...] = (
 )
 
 
-def renderer_for(key: str) -> Renderer | None:
-    """The renderer of a template (its key as `corpus.wikitext._template_key` makes it), if any."""
+def renderer_for(key: str, language: str = "") -> Renderer | None:
+    """The renderer of a template (its key as `corpus.wikitext._template_key` makes it) on a wiki of
+    `language`, if any: the wiki's own (corpus/template_aliases.py) first, then the shared one."""
+    fn = local_renderer(key, language)
+    if fn is not None:
+        return fn
     fn = REGISTRY.get(key)
     if fn is not None:
         return fn
@@ -394,16 +400,16 @@ def renderer_for(key: str) -> Renderer | None:
     return None
 
 
-def render(key: str, raw_name: str, args: list[str], title: str) -> str | None:
+def render(key: str, raw_name: str, args: list[str], title: str, language: str = "") -> str | None:
     """Wikitext for a template call, or None when the template is not in the registry (dropped).
 
     `key` is the compared name, `raw_name` the name as written (a parser function's first argument
     follows its colon: `{{ucfirst:word}}`)."""
     if key in OWN_NAME_TEMPLATES:
         return raw_name.strip()
-    fn = renderer_for(key)
+    fn = renderer_for(key, language)
     if fn is None:
         return None
-    if ":" in key and key not in REGISTRY:
+    if ":" in key and key not in REGISTRY and local_renderer(key, language) is None:
         args = [raw_name.partition(":")[2], *args]
-    return fn(split_named(args, title))
+    return fn(split_named(args, title, raw_name))

@@ -13,10 +13,14 @@ Passes, in order:
    literal text (entities decoded); `<nowiki/>` ends a link trail; then `-{...}-` language-variant
    markup resolved to one variant;
 3. templates `{{...}}`: those in `corpus/templates.py`'s registry (prose: `convert`, `lang`,
-   `nihongo`...) rendered, nested ones first, their output left for the link pass; the others
-   dropped (nested), wikilinks in their parameters kept spanless; hatnote templates (`{{main|X}}`)
-   yield their title arguments; disambiguation templates mark the page;
-4. tables `{| ... |}` dropped (nested; an unclosed one runs to the end); wikilinks kept spanless;
+   `nihongo`..., and each wiki's own names from `corpus/template_aliases.py`) or shaped like a
+   Wikivoyage listing rendered, nested ones first, their output left for the link pass; with a
+   `TemplateLibrary` (the input's namespace-10 pages) the others are expanded from their
+   definitions where simple; the rest dropped (nested), wikilinks in their parameters kept
+   spanless; hatnote templates (`{{main|X}}`) yield their title arguments; disambiguation templates
+   (English and the wiki's own) mark the page;
+4. tables `{| ... |}` dropped (nested; an unclosed one runs to the end), and the rows of a table a
+   template opened or closed; wikilinks kept spanless;
 5. wikilinks, with the link trail of the wiki's language: file/image embeds with their captions,
    categories and interlanguage links dropped (caption links kept spanless); article links become
    marked anchors (`\x01 i \x02 anchor \x03`); links into other namespaces and colon links
@@ -48,8 +52,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from corpus import sitedata
 from corpus.config import CorpusConfig
 from corpus.siteinfo import SiteInfo
+from corpus.template_expander import TemplateLibrary
 from corpus.templates import OWN_NAME_TEMPLATES, render, renderer_for
 from corpus.titles import INTERWIKI_PREFIXES, LANGUAGE_CODES, classify_link_target
 
@@ -93,8 +99,16 @@ _NOWIKI_OPEN, _NOWIKI_CLOSE = "\x04", "\x05"
 # there (`over {{convert|..}}.` -> `over.`, while `5 : 3` in prose stays). `<nowiki/>` is a gap too:
 # it ends a link trail.
 _HEADING, _GAP = "\x06", "\x07"
-_CONTROL_CHARS = {c: None for c in range(1, 8)}
+_CONTROL_CHARS = {c: None for c in (*range(1, 8), 0x0E)}
+_EQUALS = "\x0e"  # an `=` a nested template rendered, until its parent's arguments are split
+_SWITCHES = sitedata.behaviour_switches()
 MAX_TEMPLATE_DEPTH = 50  # rendered templates nested deeper than this are dropped (hostile input)
+# A template with `content=` (or `description=`) and `name=` arguments is a Wikivoyage listing in
+# whatever language its name is (`see`, `vCard`, `proorismos`...): rendered as `listing` is.
+_LISTING = "listing"
+_LISTING_ARG_RE = re.compile(r"\|\s*(content|description|name)\s*=")
+MAX_LISTING_CHARS = 20_000
+MAX_EXPANSIONS = 2000  # template calls expanded from definitions per page (corpus/template_expander.py)
 
 _FILE_NAMESPACES = (6, -2)
 _CATEGORY_NAMESPACE = 14
@@ -121,7 +135,9 @@ _POSSESSIVE = "+" if sys.version_info >= (3, 11) else ""
 _EXT_TAGS = _LITERAL_TAGS | _LINK_TAGS | _DROP_TAGS
 _MARKUP_TAGS = _HTML_TAGS | _EXT_TAGS
 _TAG_RE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)(?=[\s/>])([^<>]*)>")
-_MAGIC_WORD_RE = re.compile(r"__[A-Z]+__")
+# Behaviour switches: `__NOTOC__` and every wiki's translations (`__AUCUNSOMMAIRE__`, `__БЕЗ_ОГЛАВЛЕНИЯ__`).
+_MAGIC_WORD_RE = re.compile(r"__(?:[^\W_]|_(?!_))+__")
+_ASCII_SWITCH_RE = re.compile(r"__[A-Z]+__")
 _OPEN_BRACES_RE = re.compile(r"\{\{")
 _CLOSE_BRACES_RE = re.compile(r"\}\}")
 _TEMPLATE_NAME_RE = re.compile(r"[^{}|]*")
@@ -217,15 +233,17 @@ def clean_wikitext(
     site: SiteInfo,
     hatnote_templates: Sequence[str] = DEFAULT_HATNOTES,
     variant: str = "",
+    templates: TemplateLibrary | None = None,
 ) -> CleanPage:
     """Clean one page's wikitext. Links come body links first (in text order), then spanless ones.
 
     `variant` picks the language variant of `-{zh-cn:..;zh-tw:..}-` markup (with MediaWiki's
-    fallbacks, e.g. zh-cn -> zh-hans); "" takes the first one a rule lists."""
+    fallbacks, e.g. zh-cn -> zh-hans); "" takes the first one a rule lists. `templates`: definitions
+    from the input's namespace-10 pages, which expand the templates the registry does not render."""
     if len(wikitext) > MAX_PAGE_CHARS:
         raise WikitextError(f"page has {len(wikitext)} characters, over the {MAX_PAGE_CHARS} limit")
     hatnotes = hatnote_templates if isinstance(hatnote_templates, tuple) else tuple(hatnote_templates)
-    return _PageCleaner(site, _hatnote_names(hatnotes), variant).clean(wikitext, title)
+    return _PageCleaner(site, _hatnote_names(hatnotes), variant, templates).clean(wikitext, title)
 
 
 @lru_cache(maxsize=64)
@@ -340,8 +358,17 @@ def _strip_comments(text: str) -> str:
 
 
 class _PageCleaner:
-    def __init__(self, site: SiteInfo, hatnotes: frozenset[str], variant: str = "") -> None:
+    def __init__(
+        self,
+        site: SiteInfo,
+        hatnotes: frozenset[str],
+        variant: str = "",
+        library: TemplateLibrary | None = None,
+    ) -> None:
+        self.library = library or None  # an empty library is no library
+        self.expansions = 0
         self.site = site
+        self.language = site.language
         self.hatnotes = hatnotes
         self.variant = variant
         self.title = ""
@@ -353,10 +380,12 @@ class _PageCleaner:
         self.is_disambiguation = False
 
     def clean(self, text: str, title: str) -> CleanPage:
-        self.is_disambiguation = title.rstrip().endswith("(disambiguation)") or "__DISAMBIG__" in text
+        self.is_disambiguation = title.rstrip().endswith("(disambiguation)") or (
+            "__" in text and any(switch in text for switch in self.site.disambiguation_switches)
+        )
         self.title = title
         if any(
-            c in text for c in "\x01\x02\x03\x04\x05\x06\x07"
+            c in text for c in "\x01\x02\x03\x04\x05\x06\x07\x0e"
         ):  # impossible in XML; JSONL could carry them
             text = text.translate(_CONTROL_CHARS)
         if "<!--" in text:
@@ -367,7 +396,9 @@ class _PageCleaner:
             text = _VARIANT_RE.sub(self._variant, text)
         if "{{" in text or "}}" in text:
             text = self._templates(text)
-        if "{|" in text:
+            if "-{" in text:  # variant markup whose rules held templates: `-{zh-hans:{{..}};zh-hant:..}-`
+                text = _VARIANT_RE.sub(self._variant, text)
+        if "{|" in text or "|-" in text or "|}" in text:
             text = self._tables(text)
         if "[[" in text:
             text = self._links(text)
@@ -439,7 +470,7 @@ class _PageCleaner:
             raw_name = _TEMPLATE_NAME_RE.match(text, s + 2).group()
             name = _template_key(raw_name)
             names[s] = (raw_name, name)
-            if name in DISAMBIGUATION_TEMPLATES:
+            if name in DISAMBIGUATION_TEMPLATES or name in self.site.disambiguation_templates:
                 self.is_disambiguation = True
             elif (
                 name in hatnotes
@@ -451,7 +482,11 @@ class _PageCleaner:
         starts: list[int] | None = None
         for s, e in outer:
             raw_name, name = names[s]
-            if renderer_for(name) is None and name not in _OWN_NAME:
+            if not self._renders(name, text, s, e):
+                expanded = self._expand(text[s:e], name)
+                if expanded is not None:
+                    cuts.append((s, e, expanded or _GAP))
+                    continue
                 self._collect_links(text[s:e])
                 cuts.append((s, e, _GAP))
                 continue
@@ -480,8 +515,12 @@ class _PageCleaner:
         """The wikitext a template span shows: its renderer's output, nested templates rendered
         first; "" for a template without a renderer."""
         raw_name, name = names[s]
-        if depth > MAX_TEMPLATE_DEPTH or (renderer_for(name) is None and name not in _OWN_NAME):
+        if depth > MAX_TEMPLATE_DEPTH:
             return ""
+        if not self._renders(name, text, s, e):
+            return self._expand(text[s:e], name) or ""
+        if renderer_for(name, self.language) is None and name not in _OWN_NAME:
+            name = _LISTING  # shaped like a listing: rendered as one
         inner_start = s + 2 + len(raw_name)
         cuts: list[tuple[int, int, str]] = []
         k = bisect_right(starts, s)
@@ -495,13 +534,51 @@ class _PageCleaner:
                 (
                     cs - inner_start,
                     ce - inner_start,
-                    self._render(text, cs, ce, spans, starts, names, depth + 1) or _GAP,
+                    # An `=` a child shows is text, never the parent's `name=value` sign (`{{nowrap|Z {{=}} 1}}`).
+                    (self._render(text, cs, ce, spans, starts, names, depth + 1) or _GAP).replace(
+                        "=", _EQUALS
+                    ),
                 )
             )
             end = ce
         inner = _splice(text[inner_start : e - 2], cuts)
-        args = _split_args(inner[1:]) if inner.startswith("|") else []
-        return render(name, raw_name, args, self.title) or ""
+        if inner.startswith("|"):
+            args = _split_args(inner[1:])
+        elif (
+            raw_name.endswith(":") and inner.strip()
+        ):  # `{{formatnum:{{#expr:..}}}}`: the argument began with a call
+            args = _split_args(inner)
+        else:
+            args = []
+        return (render(name, raw_name, args, self.title, self.language) or "").replace(_EQUALS, "=")
+
+    def _renders(self, name: str, text: str, s: int, e: int) -> bool:
+        """The registry (or the wiki's own table) renders this call; or it is shaped like a
+        Wikivoyage listing (`{{proorismos | name=... | content=...}}`, any language's name), whose
+        name and description are the prose."""
+        if renderer_for(name, self.language) is not None or name in _OWN_NAME:
+            return True
+        if e - s > MAX_LISTING_CHARS or (
+            text.find("content", s, e) < 0 and text.find("description", s, e) < 0
+        ):
+            return False  # two C-speed searches keep infoboxes from costing a regex pass
+        found = {m.group(1) for m in _LISTING_ARG_RE.finditer(text, s, e)}
+        return "name" in found and len(found) > 1
+
+    def _expand(self, call: str, name: str) -> str | None:
+        """A template without a renderer, expanded from the input's own definition (namespace 10),
+        then cleaned of the templates its output calls; None without a usable definition."""
+        if self.library is None or name not in self.library or self.expansions >= MAX_EXPANSIONS:
+            return None
+        self.expansions += 1
+        expanded = self.library.expand(
+            call, self.title, lambda key: renderer_for(key, self.language) is not None
+        )
+        if expanded is None:
+            return None
+        if "{{" in expanded or "}}" in expanded:
+            expanded = self._templates(expanded)
+        return expanded
 
     def _variant(self, m: re.Match[str]) -> str:
         """One `-{...}-`: flags `H`/`T`/`-` define rules and show nothing; otherwise the chosen
@@ -541,14 +618,45 @@ class _PageCleaner:
 
     def _tables(self, text: str) -> str:
         _, outer, stray = _match_pairs(text, _TABLE_OPEN_RE, _TABLE_CLOSE_RE, 2, line_start=True)
-        cuts = [(s, e, "") for s, e in stray]
+        cuts: list[tuple[int, int, str]] = []
         unclosed = [s for s, e in stray if text.startswith("{|", s)]
         if unclosed:  # an unclosed table runs to the end of the page, as MediaWiki renders it
             outer = _outermost([*outer, (unclosed[0], len(text))])
         for s, e in outer:
             self._collect_links(text[s:e])
             cuts.append((s, e, ""))
-        return _splice(text, cuts)
+        text = _splice(text, cuts)
+        if "|-" in text or "|}" in text:  # a close without an open: rows of a table a template opened
+            text = self._orphan_rows(text)
+        return text
+
+    def _orphan_rows(self, text: str) -> str:
+        """Rows of a table whose `{|` came from a template (`{{TabelKapoLaŭĈarta}}`, `{{table
+        start}}`) or whose `|}` did (`{{end}}`): every run of row lines (`|...`, `!...`) holding a row
+        separator `|-` or a close `|}` goes, with the line of the removed template that opened it."""
+        lines = text.split("\n")
+        heads = [line.lstrip(" \t:" + _GAP) for line in lines]
+        is_row = [h.startswith(("|", "!")) for h in heads]
+        drop = [False] * len(lines)
+        i = 0
+        while i < len(lines):
+            if not is_row[i]:
+                i += 1
+                continue
+            j = i
+            while j < len(lines) and is_row[j]:
+                j += 1
+            if any(heads[k].startswith(("|-", "|}")) for k in range(i, j)):
+                start = (
+                    i - 1 if i > 0 and _GAP in lines[i - 1] and not lines[i - 1].strip(" \t" + _GAP) else i
+                )
+                for k in range(start, j):
+                    drop[k] = True
+                self._collect_links("\n".join(lines[i:j]))
+            i = j
+        if not any(drop):
+            return text
+        return "\n".join(_GAP if dropped else line for line, dropped in zip(lines, drop, strict=True))
 
     # -- wikilinks -------------------------------------------------------------------------------
     def _links(self, text: str) -> str:
@@ -670,7 +778,7 @@ def _tidy(text: str, nowiki: list[str]) -> str:
     if "''" in text:
         text = _QUOTES_RE.sub("", text)
     if "__" in text:
-        text = _MAGIC_WORD_RE.sub("", text)
+        text = _MAGIC_WORD_RE.sub(_behaviour_switch, text)
     if _GAP in text:
         text = _close_gaps(text)
     text = "\n" + text  # line-start patterns anchor on a literal newline (fast search)
@@ -798,6 +906,11 @@ def _strip_colon(target: str) -> str:
     """`[[:Category:X]]` shows `Category:X`."""
     stripped = target.lstrip()
     return stripped[1:] if stripped[:1] == ":" else target
+
+
+def _behaviour_switch(m: re.Match[str]) -> str:
+    word = m.group()
+    return "" if word.upper() in _SWITCHES or _ASCII_SWITCH_RE.fullmatch(word) else word
 
 
 def _external_label(m: re.Match[str]) -> str:

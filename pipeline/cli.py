@@ -231,9 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--input",
         nargs="+",
+        action="extend",  # `--input A --input B` reads both, like `--input A B`
         required=True,
         help=".xml, .xml.bz2 (multistream too) or .jsonl files; with --format hf a save_to_disk folder or "
-        ".parquet/.json/.csv files",
+        ".parquet/.json/.csv files; --input may repeat",
     )
     p.add_argument("--index", help="the -index.txt.bz2 of a multistream dump (found beside it when omitted)")
     p.add_argument("--output", required=True, help="corpus folder to write")
@@ -260,7 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_corpus_segments)
 
     p = corpus.add_parser("build", help="extract + graph + segments into a folder keyed by the config hash")
-    p.add_argument("--input", nargs="+", required=True)
+    p.add_argument(
+        "--input", nargs="+", action="extend", required=True, help="dump file(s); --input may repeat"
+    )
     p.add_argument("--index", help="the -index.txt.bz2 of a multistream dump")
     p.add_argument("--root", default="data/corpus", help="parent folder of corpus folders")
     p.add_argument(
@@ -347,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="ablation config (configs/ablation.yaml); default: the paper's four variants on the sample",
     )
     p.add_argument("--preset", help="pretraining preset shared by the variants (configs/pretrain/*.yaml)")
-    p.add_argument("--input", nargs="+", help="dump file(s) every corpus is built from")
+    p.add_argument("--input", nargs="+", action="extend", help="dump file(s) every corpus is built from")
     p.add_argument("--corpus-config", help="corpus preset shared by the variants (configs/corpus/*.yaml)")
     p.add_argument(
         "--corpus-args", help="corpus overrides shared by every variant, one string (replaces the config's)"

@@ -28,10 +28,6 @@ def corrupt_bz2(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def non_utf8(path: Path) -> None:
-    path.write_bytes(GREEK_DUMP.encode("utf-8").replace("πρωτεύουσα".encode(), b"capital \xff\xfe city"))
-
-
 def malformed(path: Path) -> None:
     path.write_text(
         GREEK_DUMP.replace("</title>\n    <ns>0</ns>\n    <id>2</id>", "</titel>"), encoding="utf-8"
@@ -55,7 +51,6 @@ BAD_DUMPS = {
     "empty.xml.bz2": (empty_bz2, "holds no data"),
     "truncated.xml.bz2": (lambda p: p.write_bytes(SAMPLE.read_bytes()[:100_000]), r"truncated"),
     "corrupt.xml.bz2": (corrupt_bz2, r"corrupt bz2 data near compressed byte \d+"),
-    "non-utf8.xml": (non_utf8, r"0xff at decompressed byte \d+ .*not valid UTF-8"),
     "malformed.xml": (malformed, r"malformed XML at line 19, column \d+ .*after page id 1"),
     "no-footer.xml": (no_footer, r"ends before </mediawiki>.*truncated"),
     "not-a-dump.xml": (not_a_dump, r"root element is <html>"),

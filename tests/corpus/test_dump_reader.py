@@ -173,5 +173,11 @@ def test_content_language_comes_from_the_dump_or_an_override():
     assert russian.site.language == "ru"
     assert russian.site.split_namespace("Файл:X.jpg")[0] == 6
     assert russian.site.split_namespace("Категория:Y")[0] == 14
+    assert russian.site.split_namespace("Шаблон:Z")[0] == 10  # from the packaged site data
     english = next(read_pages(str(WIKI / "ruwiki-minidump.xml.bz2")))
-    assert english.site.language == "en" and english.site.split_namespace("Файл:X.jpg")[0] == 0
+    assert english.site.language == "en" and english.site.split_namespace("Шаблон:Z")[0] == 0
+    # Another wiki's File and Category names are never articles, whatever the language: an embed
+    # needs a file name to be read so (`Файл:X` without one stays a title).
+    assert english.site.split_namespace("Файл:X.jpg")[0] == 6
+    assert english.site.split_namespace("Категория:Y")[0] == 14
+    assert english.site.split_namespace("Файл:X")[0] == 0

@@ -102,3 +102,69 @@ def test_a_language_code_link_left_out_stays_a_spanless_link():
 def test_deep_nesting_of_rendered_templates_is_bounded():
     text = "{{nowrap|" * 5000 + "x" + "}}" * 5000
     assert "{{" not in clean(text).text
+
+
+# -- families with per-language aliases -------------------------------------------------------------
+def clean_in(language: str, text: str) -> str:
+    from corpus.siteinfo import SiteInfo
+    from corpus.wikitext import clean_wikitext
+
+    return clean_wikitext(text, "Page", SiteInfo.default(language)).text
+
+
+def test_french_prose_templates_keep_their_dates_numbers_and_words():
+    text = "né le {{Date de naissance|11|novembre|1866}} à Moulins et mort le {{date-|21 septembre 1936}}"
+    assert clean_in("fr", text) == "né le 11 novembre 1866 à Moulins et mort le 21 septembre 1936"
+    assert clean_in("fr", "{{unité|30546|km|2}}, {{unité|440 millions}} et {{nombre|42.7|ans}}") == (
+        "30546 km², 440 millions et 42.7 ans"
+    )
+    assert clean_in("fr", "au {{s-|XIX}}, le {{XXe siècle}}, {{1er|champion}}, {{euro|77.80}}") == (
+        "au XIXe siècle, le XXe siècle, 1er champion, 77.80 €"
+    )
+    assert clean_in("fr", "{{langue|de|Österreich}} ({{Lien|langue=en|fr=ASFINAG|texte=Asfinag}})") == (
+        "Österreich (Asfinag)"
+    )
+    # The same name means another thing elsewhere: English {{date}} shows its first argument.
+    assert clean_in("fr", "le {{date|12|novembre|1918}}") == "le 12 novembre 1918"
+    assert clean_in("en", "on {{date|12 November 1918|dmy}}") == "on 12 November 1918"
+
+
+def test_interlanguage_links_show_the_local_title_or_label():
+    assert (
+        clean_in("ja", "{{仮リンク|ヨハン・シュミット|de|Johann Schmidt|label=シュミット}}は")
+        == "シュミットは"
+    )
+    assert (
+        clean_in("zh", "{{le|柏林墙|Berlin Wall}}和{{link-en|勃兰登堡门|Brandenburg Gate|门}}")
+        == "柏林墙和门"
+    )
+    assert clean_in("en", "{{ill|Karl Schmidt|de|Karl Schmidt (Politiker)}} said") == "Karl Schmidt said"
+
+
+def test_units_dates_and_centuries_of_other_wikis():
+    assert clean_in("it", "una superficie di {{TA|891,8 km²}}") == "una superficie di 891,8 km²"
+    assert clean_in("ca", "al {{segle|XIII}}") == "al segle XIII"
+    assert clean_in("hu", "{{szám|3645000}} lakos") == "3645000 lakos"
+    assert clean_in("eo", "naskiĝis {{daton|18|januaro|1791}}") == "naskiĝis 18 januaro 1791"
+    assert clean_in("ro", "între {{conversie|22|–|25|C|F}} vara") == "între 22 – 25 °C vara"
+    # A wiki without the alias drops the template, as before.
+    assert clean_in("en", "a {{szám|5}} b") == "a b"
+
+
+def test_listings_of_any_wikivoyage_are_rendered_by_their_shape():
+    text = "* {{proorismos | name=[[Ακρόπολη]] | alt=Acropolis | content= Ο βράχος της πόλης.}}"
+    assert clean_in("el", text) == "Ακρόπολη (Acropolis). Ο βράχος της πόλης."
+    assert clean_in("de", "{{vCard|name=Museum|description=Alt.}}") == "Museum. Alt."
+    assert clean_in("en", "a {{infobox|name=X|population=5}} b") == "a b"  # a name alone is no listing
+
+
+def test_expr_computes_arithmetic_and_drops_what_is_not():
+    assert clean_in("de", "Dichte {{#expr: 3645000/891.8 round 0}} je km²") == "Dichte 4087 je km²"
+    assert clean_in("de", "{{formatnum:{{#expr:1/4}}}}") == "0.25"
+    assert clean_in("de", "a {{#expr:{{Unbekannt}}/2}} b") == "a b"
+
+
+def test_an_equals_sign_a_nested_template_shows_is_text():
+    # MediaWiki splits a call's arguments before it expands the templates inside them.
+    assert clean_in("en", "{{nowrap|''Z'' {{=}} 13 to 92}}") == "Z = 13 to 92"
+    assert clean_in("en", "{{lang|grc|{{linktext|ἄνθρωπος}}}}") == "ἄνθρωπος"

@@ -471,3 +471,25 @@ def test_headings_of_empty_sections_are_dropped():
     assert page.text == "Intro.\n\nGetting in\n\nBy air\n\nFly.\n\nLast words."
     link = page.links[0]
     assert page.text[link.start : link.end] == "words"
+
+
+def test_rows_of_a_table_a_template_opens_or_closes_leave_no_syntax():
+    from corpus.siteinfo import SiteInfo
+
+    site = SiteInfo.default("eo")
+    text = "Loĝantaro.\n{{TabelKapoLaŭĈarta}}\n! Jaro\n! Nombro\n|-----\n| 1999 || [[Berlino|3 386 667]]\n|-{{GrizaLinio}}\n| 2000 || 3 382 169\n|}\nPli da teksto."
+    page = clean_wikitext(text, "Berlino", site)
+    assert page.text == "Loĝantaro.\n\nPli da teksto."
+    assert [(link.target, link.kind) for link in page.links] == [("Berlino", "template")]
+    opened_here = "Teksto.\n{| class=wikitable\n| a || b\n{{Tabelfino}}\nPost."
+    assert clean_wikitext(opened_here, "T", site).text == "Teksto."  # unclosed: runs to the end
+    prose = "A line | with a pipe.\n| not a table row without a separator"
+    assert clean_wikitext(prose, "T", site).text == prose
+
+
+def test_variant_markup_whose_rules_held_templates_leaves_nothing():
+    from corpus.siteinfo import SiteInfo
+
+    site = SiteInfo.default("zh")
+    assert clean_wikitext("前-{zh-hant:; zh-hans:;}-後", "T", site).text == "前後"
+    assert clean_wikitext("前-{zh-hant:{{foo}}; zh-hans:{{bar}};}-後", "T", site).text == "前後"
