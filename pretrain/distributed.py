@@ -79,12 +79,31 @@ def _skip_deepspeed_shm_build() -> None:
         compatible["deepspeed_shm_comm"] = False
 
 
+def native_bf16() -> bool:
+    """Whether this process's device computes bf16 natively: a CUDA GPU with bf16, or a CPU whose
+    oneDNN kernels run bf16 matmuls in hardware (AVX512-BF16 or AMX); elsewhere bf16 is emulated."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(value: str) -> str:
+    """`train.mixed_precision` as it runs here: "auto" becomes "bf16" or "no" (`native_bf16`)."""
+    if value != "auto":
+        return value
+    return "bf16" if native_bf16() else "no"
+
+
 def build_accelerator(cfg: TrainConfig, *, project_dir: str | None = None) -> Accelerator:
     has_gpu = torch.cuda.is_available()
+    precision = resolve_precision(cfg.mixed_precision)
     world = _launched_world_size()
     kwargs: dict = {}
     if not has_gpu:
-        if cfg.mixed_precision == "fp16":
+        if precision == "fp16":
             raise PipelineError("train.mixed_precision=fp16 needs a GPU; use bf16 or no on CPU")
         if world > 1:
             torch.set_num_threads(1)
@@ -98,7 +117,7 @@ def build_accelerator(cfg: TrainConfig, *, project_dir: str | None = None) -> Ac
             if _launched_with_deepspeed():
                 _skip_deepspeed_shm_build()
     acc = Accelerator(
-        mixed_precision=cfg.mixed_precision,
+        mixed_precision=precision,
         step_scheduler_with_optimizer=False,
         project_dir=project_dir,
         **kwargs,
@@ -124,7 +143,7 @@ def configure_batches(accelerator: Accelerator, cfg: TrainConfig) -> BatchPlan:
         ds["gradient_accumulation_steps"] = plan.accumulation
         ds["train_batch_size"] = plan.global_batch_size
         ds["gradient_clipping"] = cfg.max_grad_norm
-        if cfg.mixed_precision == "bf16":
+        if resolve_precision(cfg.mixed_precision) == "bf16":
             # Without this DeepSpeed applies a bf16 step with non-finite gradients instead of skipping it.
             ds.setdefault("bf16", {})["check_grad_overflow"] = True
     accelerator.gradient_accumulation_steps = plan.accumulation

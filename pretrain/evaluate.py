@@ -98,11 +98,11 @@ def evaluate_model(
             mlm_logits, mlm_labels = out.mlm_logits.float(), out.mlm_labels
             # DRP is scored on the pair as a user would give it, without the MLM masks: a second pass
             # with every masked position given back its token.
-            drp_logits = model(
-                input_ids=unmasked_ids(inputs["input_ids"], inputs["labels"]),
-                attention_mask=inputs.get("attention_mask"),
-                token_type_ids=inputs.get("token_type_ids"),
-            ).drp_logits.float()
+            drp_logits = core.drp_logits(
+                unmasked_ids(inputs["input_ids"], inputs["labels"]),
+                inputs.get("attention_mask"),
+                inputs.get("token_type_ids"),
+            ).float()
             drp_labels = inputs["drp_labels"].reshape(-1)
             if predictions is not None:
                 predictions.append(torch.softmax(drp_logits, -1).cpu())

@@ -37,10 +37,18 @@ POOLER_PREFIX = "bert.pooler."
 #             forward pass (token types 0 and 1), at unit length x sqrt(hidden) (`pair_features`): the
 #             classifier sees both segments, not one summary token.
 #   siamese   the same features of A and B encoded apart (`encode_apart`, one more encoder pass over
-#             the unmasked text), the way a sentence encoder embeds them: the read-out starts from the
-#             geometry a mean-pooling warm start was trained for, and DRP trains that geometry.
+#             the unmasked text), the way a sentence encoder embeds them.
+#   cosine    A and B encoded apart, and the classifier reads their cosine only: logits
+#             COSINE_SCALE x (slope x cos + bias) per relation. It starts as the frozen warm start's
+#             cosine baseline (`init_cosine_head`: the relations' order and thresholds fit on training
+#             pairs), and DRP then trains the embedding geometry itself; with nothing but a similarity to
+#             read, it cannot memorize which training documents link (the few links of a small corpus
+#             repeat in every epoch), so what it learns carries over to unseen documents.
 # Read-outs other than `pooler` leave the pooler untouched: it is frozen and exported as loaded.
 LEGACY_READOUT = "pooler"  # checkpoints and exports written before the setting existed
+# The cosine read-out's logits are COSINE_SCALE x (slope x cos + bias): at unit scale a head's Adam steps
+# (~lr each) would move its thresholds by far less than the cosines differ between relations.
+COSINE_SCALE = 20.0
 
 
 @dataclass
@@ -68,14 +76,35 @@ class LinkBertPreTrainingHeads(nn.Module):
     def __init__(self, config: BertConfig):
         super().__init__()
         self.predictions = BertLMPredictionHead(config)
-        width = (
-            4 * config.hidden_size if drp_readout(config) in ("segments", "siamese") else config.hidden_size
-        )
-        self.seq_relationship = nn.Linear(width, num_drp_labels(config))
+        readout = drp_readout(config)
+        width = {"segments": 4 * config.hidden_size, "siamese": 4 * config.hidden_size, "cosine": 1}
+        self.seq_relationship = nn.Linear(width.get(readout, config.hidden_size), num_drp_labels(config))
 
 
 def num_drp_labels(config: BertConfig) -> int:
     return int(getattr(config, "num_drp_labels", 3))
+
+
+# Read-outs that encode A and B apart (one more encoder pass over the unmasked pair).
+APART_READOUTS = ("siamese", "cosine")
+
+
+def init_cosine_head(model: LinkBertForPreTraining, order: tuple[int, ...], cuts: tuple[float, ...]) -> None:
+    """Set the cosine read-out's head to the threshold classifier of the frozen-cosine baseline: relation
+    order[j] wins for cuts[j-1] > cos >= cuts[j]. Slopes fall by 1 along the order and the biases add up
+    the cuts, so each adjacent pair of relations meets exactly at its cut."""
+    head = model.cls.seq_relationship
+    k = len(order)
+    slopes, biases = torch.zeros(k), torch.zeros(k)
+    bias = 0.0
+    for j, relation in enumerate(order):
+        slopes[relation] = (k - 1) / 2 - j
+        biases[relation] = bias
+        if j < len(cuts):
+            bias += min(max(float(cuts[j]), -1.0), 1.0)  # an infinite cut: that relation never wins
+    with torch.no_grad():
+        head.weight.copy_(slopes.unsqueeze(1).to(head.weight.dtype))
+        head.bias.copy_(biases.to(head.bias.dtype))
 
 
 def drp_readout(config: BertConfig) -> str:
@@ -162,15 +191,15 @@ class LinkBertForPreTraining(BertPreTrainedModel):
             input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, return_dict=True
         )
         sequence_output = encoded.last_hidden_state
-        if self.drp_readout == "siamese":
+        if self.drp_readout in APART_READOUTS:
             # A and B encoded apart, as the user's text without MLM masks: one more encoder pass.
             text = input_ids if labels is None else torch.where(labels != IGNORE_INDEX, labels, input_ids)
-            features = pair_features(*self.encode_apart(text, attention_mask, token_type_ids))
+            features = self.apart_features(*self.encode_apart(text, attention_mask, token_type_ids))
         else:
             features = self.drp_features(
                 sequence_output, encoded.pooler_output, attention_mask, token_type_ids
             )
-        drp_logits = self.cls.seq_relationship(features)
+        drp_logits = self.classify(features)
         out = LinkBertPreTrainingOutput(drp_logits=drp_logits)
 
         losses = []
@@ -200,6 +229,40 @@ class LinkBertForPreTraining(BertPreTrainedModel):
         if losses:
             out.loss = losses[0] if len(losses) == 1 else losses[0] + losses[1]
         return out
+
+    def drp_logits(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """DRP logits of `[CLS] A [SEP] B [SEP]` pairs as given (no MLM masks), without the MLM head: what
+        evaluation and scoring need (the forward pass would also project every position onto the
+        vocabulary, the largest single op of a BERT)."""
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        if self.drp_readout in APART_READOUTS:
+            features = self.apart_features(*self.encode_apart(input_ids, attention_mask, token_type_ids))
+        else:
+            encoded = self.bert(
+                input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, return_dict=True
+            )
+            features = self.drp_features(
+                encoded.last_hidden_state, encoded.pooler_output, attention_mask, token_type_ids
+            )
+        return self.classify(features)
+
+    def apart_features(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """What the classifier reads of A's and B's vectors encoded apart."""
+        if self.drp_readout == "cosine":
+            return F.cosine_similarity(u.float(), v.float(), dim=-1).unsqueeze(-1).to(u.dtype)
+        return pair_features(u, v)
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        logits = self.cls.seq_relationship(features)
+        return logits * COSINE_SCALE if self.drp_readout == "cosine" else logits
 
     def encode_apart(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
@@ -463,6 +526,7 @@ __all__ = [
     "WarmStartReport",
     "build_model",
     "load_warm_start_weights",
+    "init_cosine_head",
     "pair_features",
     "segment_means",
     "read_checkpoint_tensors",

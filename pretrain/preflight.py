@@ -114,8 +114,13 @@ def estimate_memory(
     per_layer = 4 * (h * h + h) + 2 * h * i + i + h + 4 * h
     params = layers * per_layer + (v + dims["positions"] + 2) * h + 2 * h + 2 * (h * h + h) + 2 * h + v
     params += h * cfg.drp.num_classes + cfg.drp.num_classes
-    scale = 1 if cfg.train.mixed_precision in ("bf16", "fp16") else 2
+    from pretrain.distributed import resolve_precision
+
+    scale = 1 if resolve_precision(cfg.train.mixed_precision) in ("bf16", "fp16") else 2
     activations = layers * scale * (34 * s * b * h + 5 * a * s * s * b)
+    if cfg.drp.readout == "siamese":
+        # A and B encoded apart: the same tokens once more (half-length rows, attention a quarter).
+        activations += layers * scale * (34 * s * b * h + 5 * a * s * s * b // 4)
     logits = int(b * s * cfg.data.mlm_probability * v * 4 * 3)
     return MemoryEstimate(
         parameters=params,

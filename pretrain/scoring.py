@@ -65,13 +65,7 @@ def drp_probabilities(
 
     Runs the encoder and the DRP head only: the model's own forward would also project every position onto
     the vocabulary, the largest single op of a BERT, for logits nothing here reads."""
-    encoded = model.bert(
-        input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, return_dict=True
-    )
-    features = model.drp_features(
-        encoded.last_hidden_state, encoded.pooler_output, attention_mask, token_type_ids
-    )
-    logits = model.cls.seq_relationship(features)
+    logits = model.drp_logits(input_ids, attention_mask, token_type_ids)
     return torch.softmax(logits.float(), dim=-1).cpu()
 
 

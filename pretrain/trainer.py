@@ -206,6 +206,8 @@ def _build(acc: Accelerator, cfg: PipelineConfig):
     if fit is not None and acc.is_main_process:
         log.warning(fit)
     # (build_model logs the warm-start report itself, once per process: rank 0 alone logs at INFO)
+    if cfg.drp.readout == "cosine":
+        _start_from_the_baseline(acc, model, corpus, cfg)
     set_seed(cfg.train.seed, device_specific=True)  # distinct dropout streams per rank
     fused = acc.device.type == "cuda" and not is_deepspeed(acc)
     fresh = fresh_parameters(model, report)
@@ -220,6 +222,55 @@ def _build(acc: Accelerator, cfg: PipelineConfig):
     scheduler = build_scheduler(optimizer, cfg.train)
     model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
     return model, optimizer, scheduler, corpus
+
+
+def _start_from_the_baseline(
+    acc: Accelerator, model: torch.nn.Module, corpus: Any, cfg: PipelineConfig
+) -> None:
+    """The cosine read-out's head starts as the frozen-cosine baseline's threshold classifier (fit on
+    training pairs). Rank 0 computes the baseline into the run folder's cache, the others read it there;
+    every rank sets the same head before `prepare`, so DDP and DeepSpeed start from it."""
+    from pretrain.baselines import BASELINE_FILE, cached_cosine_baseline
+    from pretrain.model import init_cosine_head
+
+    if cfg.model.init_from is None or cfg.data.heldout_fraction == 0 or cfg.eval.baseline_fit_pairs == 0:
+        log.info(
+            "drp.readout=cosine without a warm start, held-out documents or baseline_fit_pairs: random head"
+        )
+        return
+    run_dir = Path(cfg.train.output_root) / cfg.train.run_name
+    heldout = _heldout_batches(corpus, cfg, rank=0, world_size=1)
+    baseline = None
+    if acc.is_main_process:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        baseline = cached_cosine_baseline(corpus, heldout, cfg, run_dir / BASELINE_FILE)
+    acc.wait_for_everyone()
+    if not acc.is_main_process:
+        baseline = cached_cosine_baseline(corpus, heldout, cfg, run_dir / BASELINE_FILE)
+    if baseline is not None:
+        init_cosine_head(model, baseline.thresholds.order, baseline.thresholds.cuts)
+        if acc.is_main_process:
+            log.info(
+                "DRP cosine head starts from the frozen-cosine baseline's thresholds %s",
+                baseline.thresholds.to_dict(),
+            )
+
+
+def _heldout_batches(corpus: Any, cfg: PipelineConfig, *, rank: int, world_size: int) -> Any:
+    from pretrain.loader import build_heldout_batches
+
+    return build_heldout_batches(
+        corpus,
+        cfg.data,
+        cfg.drp,
+        seed=cfg.train.seed,
+        micro_batch_size=cfg.train.micro_batch_size,
+        pairs=cfg.eval.pairs,
+        rank=rank,
+        world_size=world_size,
+        max_pairs_per_edge=cfg.eval.max_pairs_per_edge,
+        max_pairs_per_document=cfg.eval.max_pairs_per_document,
+    )
 
 
 def fresh_parameters(model: torch.nn.Module, report: Any) -> list[str]:
@@ -473,7 +524,6 @@ class HeldOut:
     documents fails before training rather than at the end, where the final checkpoint waits."""
 
     def __init__(self, acc: Accelerator, corpus: Any, cfg: PipelineConfig) -> None:
-        from pretrain.loader import build_heldout_batches
 
         self.acc, self.every = acc, cfg.eval.every
         self.run_dir = Path(cfg.train.output_root) / cfg.train.run_name
@@ -481,18 +531,7 @@ class HeldOut:
         if not self.enabled:
             acc.print("data.heldout_fraction=0: no held-out documents, evaluation is off")
             return
-        self.batches = build_heldout_batches(
-            corpus,
-            cfg.data,
-            cfg.drp,
-            seed=cfg.train.seed,
-            micro_batch_size=cfg.train.micro_batch_size,
-            pairs=cfg.eval.pairs,
-            rank=acc.process_index,
-            world_size=acc.num_processes,
-            max_pairs_per_edge=cfg.eval.max_pairs_per_edge,
-            max_pairs_per_document=cfg.eval.max_pairs_per_document,
-        )
+        self.batches = _heldout_batches(corpus, cfg, rank=acc.process_index, world_size=acc.num_processes)
         acc.print(f"held-out DRP set: {self.batches.heldout.describe()}")
         # The zero-training baseline on the same pairs, logged beside every evaluation (main process only:
         # it alone writes metrics). Cached in the run folder, so a resumed run and `linkbert eval` reuse it.

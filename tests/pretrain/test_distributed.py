@@ -117,3 +117,11 @@ def test_deepspeed_zero2_two_processes_trains_checkpoints_and_resumes(
         (tmp_path / "zero2" / "checkpoints" / "step-00000008" / "trainer_state.json").read_text()
     )
     assert state["step"] == 8 and state["samples_consumed"] == 64 and state["world_size"] == 2
+
+
+def test_auto_precision_is_bf16_exactly_where_the_device_computes_it_natively():
+    from pretrain.distributed import native_bf16, resolve_precision
+
+    assert resolve_precision("auto") == ("bf16" if native_bf16() else "no")
+    for fixed in ("no", "bf16", "fp16"):
+        assert resolve_precision(fixed) == fixed

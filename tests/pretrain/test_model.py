@@ -222,3 +222,55 @@ def test_segment_means_average_each_segment_over_its_attended_tokens():
 def test_an_unknown_readout_is_refused():
     with pytest.raises(PipelineError, match="drp.readout"):
         build_model(ModelConfig(**TINY), vocab_size=120, drp_classes=3, pad_token_id=0, drp_readout="mean")
+
+
+@pytest.mark.parametrize("readout", ["siamese", "cosine"])
+def test_apart_readouts_encode_a_and_b_alone_from_the_unmasked_pair(readout: str):
+    torch.manual_seed(0)
+    config = {**TINY, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}
+    model, _ = build_model(
+        ModelConfig(**config), vocab_size=120, drp_classes=3, pad_token_id=0, drp_readout=readout
+    )
+    model.eval()
+    # [CLS]=1 a a [SEP]=2 b b b [SEP] [PAD], and a shorter row
+    ids = torch.tensor([[1, 10, 11, 2, 20, 21, 22, 2, 0], [1, 12, 2, 30, 2, 0, 0, 0, 0]])
+    types = torch.tensor([[0, 0, 0, 0, 1, 1, 1, 1, 0], [0, 0, 0, 1, 1, 0, 0, 0, 0]])
+    mask = torch.tensor([[1] * 8 + [0], [1] * 5 + [0] * 4])
+    u, v = model.encode_apart(ids, mask, types)
+
+    def alone(tokens: list[int]) -> torch.Tensor:
+        return model.bert(torch.tensor([tokens])).last_hidden_state[0].mean(0)
+
+    with torch.no_grad():
+        torch.testing.assert_close(u[0], alone([1, 10, 11, 2]), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(v[0], alone([1, 20, 21, 22, 2]), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(v[1], alone([1, 30, 2]), atol=1e-5, rtol=1e-5)
+        # Training reads the pair unmasked: MLM masks in the input change nothing of DRP.
+        labels = torch.full_like(ids, IGNORE_INDEX)
+        labels[0, 5] = 21
+        masked = ids.clone()
+        masked[0, 5] = 3
+        out = model(masked, mask, types, labels=labels, drp_labels=torch.tensor([0, 1]))
+        torch.testing.assert_close(out.drp_logits, model.drp_logits(ids, mask, types))
+
+
+def test_the_cosine_head_starts_as_the_threshold_classifier():
+    from pretrain.model import COSINE_SCALE, init_cosine_head
+
+    torch.manual_seed(0)
+    model, _ = build_model(
+        ModelConfig(**TINY), vocab_size=120, drp_classes=3, pad_token_id=0, drp_readout="cosine"
+    )
+    assert model.cls.seq_relationship.in_features == 1
+    # contiguous (0) above 0.25, linked (2) between, random (1) below 0.03
+    init_cosine_head(model, (0, 2, 1), (0.25, 0.03))
+    cos = torch.tensor([[0.9], [0.3], [0.2], [0.05], [0.0], [-0.5]])
+    predicted = model.classify(cos).detach().argmax(-1).tolist()
+    assert predicted == [0, 0, 2, 2, 1, 1]
+    logits = model.classify(torch.tensor([[0.25], [0.03]])).detach()
+    assert logits[0, 0] == pytest.approx(logits[0, 2].item()) and logits[1, 2] == pytest.approx(
+        logits[1, 1].item()
+    )
+    assert (logits.abs() <= COSINE_SCALE * 2).all()
+    init_cosine_head(model, (1, 0, 2), (float("inf"), -0.1))  # the first relation never wins
+    assert set(model.classify(torch.linspace(-1, 1, 21).unsqueeze(1)).argmax(-1).tolist()) == {0, 2}
