@@ -38,7 +38,8 @@ class AblationVariant:
 
 
 def paper_variants() -> dict[str, AblationVariant]:
-    """The LinkBERT paper's link ablations: which links, and the in-degree ("diversity") weighting."""
+    """The LinkBERT paper's link ablations (which links, and the in-degree "diversity" weighting), and
+    MLM alone."""
     return {
         "hyperlinks": AblationVariant(corpus=["graph.sources=[hyperlinks]"]),
         "tfidf": AblationVariant(corpus=["graph.sources=[tfidf]"]),
@@ -46,6 +47,8 @@ def paper_variants() -> dict[str, AblationVariant]:
         "no-diversity": AblationVariant(
             corpus=["graph.sources=[hyperlinks]"], pretrain=["drp.linked_alpha=0"]
         ),
+        # The same budget without DRP: what MLM alone gives, beside which DRP's cost or gain for MLM shows.
+        "mlm-only": AblationVariant(corpus=["graph.sources=[hyperlinks]"], pretrain=["model.drp_weight=0"]),
     }
 
 

@@ -13,6 +13,8 @@ log = logging.getLogger(__name__)
 # What the DRP classifier reads (pretrain/model.py): BERT's pooled [CLS] (the paper's), the bare [CLS]
 # state, both segments' mean token states in the pair's pass, A and B encoded apart, or their cosine.
 DRP_READOUTS = ("pooler", "cls", "segments", "siamese", "cosine")
+# Read-outs that encode A and B apart: one more encoder pass, over the unmasked pair.
+APART_READOUTS = ("siamese", "cosine")
 
 
 @dataclass

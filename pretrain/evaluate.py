@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 from pipeline.errors import PipelineError
 from pretrain.collator import IGNORE_INDEX
+from pretrain.config import APART_READOUTS
 from pretrain.heldout import baselines
 from pretrain.relations import DEFAULT_RELATIONS
 
@@ -98,11 +99,14 @@ def evaluate_model(
             mlm_logits, mlm_labels = out.mlm_logits.float(), out.mlm_labels
             # DRP is scored on the pair as a user would give it, without the MLM masks: a second pass
             # with every masked position given back its token.
-            drp_logits = core.drp_logits(
-                unmasked_ids(inputs["input_ids"], inputs["labels"]),
-                inputs.get("attention_mask"),
-                inputs.get("token_type_ids"),
-            ).float()
+            if getattr(core, "drp_readout", None) in APART_READOUTS:
+                drp_logits = out.drp_logits.float()  # these read-outs already read the unmasked pair
+            else:
+                drp_logits = core.drp_logits(
+                    unmasked_ids(inputs["input_ids"], inputs["labels"]),
+                    inputs.get("attention_mask"),
+                    inputs.get("token_type_ids"),
+                ).float()
             drp_labels = inputs["drp_labels"].reshape(-1)
             if predictions is not None:
                 predictions.append(torch.softmax(drp_logits, -1).cpu())

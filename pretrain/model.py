@@ -22,7 +22,7 @@ from transformers.utils import ModelOutput
 
 from pipeline.errors import PipelineError
 from pipeline.paths import resolve_path
-from pretrain.config import DRP_READOUTS, ModelConfig
+from pretrain.config import APART_READOUTS, DRP_READOUTS, ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +83,6 @@ class LinkBertPreTrainingHeads(nn.Module):
 
 def num_drp_labels(config: BertConfig) -> int:
     return int(getattr(config, "num_drp_labels", 3))
-
-
-# Read-outs that encode A and B apart (one more encoder pass over the unmasked pair).
-APART_READOUTS = ("siamese", "cosine")
 
 
 def init_cosine_head(model: LinkBertForPreTraining, order: tuple[int, ...], cuts: tuple[float, ...]) -> None:

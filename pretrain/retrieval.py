@@ -143,7 +143,8 @@ def drp_scores(
     model: Any, corpus: Any, anchors: np.ndarray, docs: np.ndarray, column: int, max_len: int, batch_size: int
 ) -> np.ndarray:
     """DRP probability of relation `column` for [CLS] anchor [SEP] doc [SEP], first segments, longest-first
-    truncation to max_len; each distinct (anchor, doc) pair is one forward."""
+    truncation to max_len, among the relations that hold between two documents (candidates are other
+    documents: contiguous is impossible); each distinct (anchor, doc) pair is one forward."""
     from pretrain.sampler import truncate_longest_first_array
     from pretrain.scoring import drp_probabilities
 
@@ -174,7 +175,7 @@ def drp_scores(
             types[j, len(a) + 2 : len(row)] = 1  # B and its [SEP]
             mask[j, : len(row)] = 1
         tensors = [torch.from_numpy(x).to(device) for x in (ids, mask, types)]
-        probs[chunk] = drp_probabilities(model, *tensors)[:, column].numpy()
+        probs[chunk] = drp_probabilities(model, *tensors, between_documents=True)[:, column].numpy()
     return probs[inverse].reshape(docs.shape)
 
 

@@ -59,13 +59,26 @@ def load_export_model(folder: str | Path, device: torch.device | None = None) ->
 
 @torch.no_grad()
 def drp_probabilities(
-    model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+    model: Any,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    token_type_ids: torch.Tensor,
+    *,
+    between_documents: bool = False,
 ) -> torch.Tensor:
     """Softmax of the DRP head for a batch of pairs, [B, num_relations] float32 on the CPU.
 
+    `between_documents`: B is another document than A's, so relations whose B always comes from A's own
+    document (contiguous) are impossible: their probability is 0 and the others are renormalized.
+
     Runs the encoder and the DRP head only: the model's own forward would also project every position onto
     the vocabulary, the largest single op of a BERT, for logits nothing here reads."""
-    logits = model.drp_logits(input_ids, attention_mask, token_type_ids)
+    logits = model.drp_logits(input_ids, attention_mask, token_type_ids).float()
+    if between_documents:
+        from pretrain.relations import between_documents as possible
+
+        allowed = torch.tensor(possible(drp_relations(model.config)), device=logits.device)
+        logits = logits.masked_fill(~allowed, float("-inf"))
     return torch.softmax(logits.float(), dim=-1).cpu()
 
 
@@ -115,8 +128,12 @@ class DocumentScorer:
             )
         return self.relations.index(relation)
 
-    def score(self, text: str, candidates: list[str]) -> np.ndarray:
-        """Probabilities [len(candidates), num_relations] of each relation for the pair (text, candidate)."""
+    def score(self, text: str, candidates: list[str], *, between_documents: bool = True) -> np.ndarray:
+        """Probabilities [len(candidates), num_relations] of each relation for the pair (text, candidate).
+
+        Candidates are other documents than the text's, so by default relations whose B always comes from
+        A's own document (contiguous) get 0 and the others share the probability
+        (`between_documents=False`: the head's softmax over every relation)."""
         out = np.zeros((len(candidates), len(self.relations)), dtype=np.float32)
         # Similar lengths share a batch, so little of each forward is padding.
         order = np.argsort([len(c) for c in candidates], kind="stable")
@@ -133,7 +150,11 @@ class DocumentScorer:
             )
             batch = {k: v.to(self.device) for k, v in batch.items()}
             probs = drp_probabilities(
-                self.model, batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]
+                self.model,
+                batch["input_ids"],
+                batch["attention_mask"],
+                batch["token_type_ids"],
+                between_documents=between_documents,
             )
             out[chunk] = probs.numpy()
         return out

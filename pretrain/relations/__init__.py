@@ -27,3 +27,8 @@ DEFAULT_RELATIONS = ("contiguous", "random", "linked")
 def relation_class(name: str) -> type[Relation]:
     module, _, attr = RELATIONS[name].partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def between_documents(names: tuple[str, ...] | list[str]) -> list[bool]:
+    """Per relation: whether B can come from another document than A's (unknown names: yes)."""
+    return [not (n in RELATIONS and relation_class(n).within_document) for n in names]

@@ -92,6 +92,9 @@ class Relation:
     name: ClassVar[str]
     why: ClassVar[str]  # why the relation is impossible when no anchor is eligible
     hint: ClassVar[str] = ""  # what to do then
+    # B always comes from A's own document: scoring other documents (retrieval, `linkbert score`)
+    # conditions on the relations that hold between two documents.
+    within_document: ClassVar[bool] = False
 
     def __init__(self, ctx: RelationContext) -> None:
         self.ctx = ctx

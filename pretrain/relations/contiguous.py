@@ -10,6 +10,7 @@ from pretrain.relations.base import Relation, SegmentRanges
 class Contiguous(Relation):
     name = "contiguous"
     why = "no document has two segments"
+    within_document = True
 
     def eligible_anchors(self) -> SegmentRanges:
         # Every segment but the last of its document.

@@ -16,10 +16,10 @@ from pipeline.errors import PipelineError
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_shipped_config_is_the_default_the_papers_four_variants():
+def test_shipped_config_is_the_default_the_papers_four_variants_and_mlm_alone():
     cfg = load_ablation_config(str(REPO / "configs" / "ablation.yaml"))
     assert cfg == AblationConfig()
-    assert list(cfg.variants) == ["hyperlinks", "tfidf", "random", "no-diversity"]
+    assert list(cfg.variants) == ["hyperlinks", "tfidf", "random", "no-diversity", "mlm-only"]
 
 
 def test_plan_shares_corpora_and_orders_overrides():
@@ -38,7 +38,7 @@ def test_plan_shares_corpora_and_orders_overrides():
     assert builds[1][-2:] == ["segments.max_tokens=62", "graph.sources=[tfidf]"]  # shared, then the variant's
     runs = [s for s in steps if s.remove is not None]
     assert [s.remove for s in runs] == [Path("runs") / f"ablation-{v}" for v in cfg.variants]
-    last = runs[-1].command
+    last = runs[-2].command  # no-diversity
     assert last[:4] == [sys.executable, "-m", "accelerate.commands.accelerate_cli", "launch"]
     tail = last[last.index("pretrain") :]
     # The shared budget, then the variant's overrides, then where it reads and writes.
@@ -49,7 +49,15 @@ def test_plan_shares_corpora_and_orders_overrides():
         "train.run_name=ablation-no-diversity",
     ]
     preflights = [s.command for s in steps if "preflight" in s.command]
-    assert len(preflights) == 4 and all("--launch" in c for c in preflights)
+    assert len(preflights) == 5 and all("--launch" in c for c in preflights)
+    # Each run is exported and evaluated: the table gets the baselines' intervals and retrieval.
+    exports = [s.command for s in steps if "export" in s.command]
+    assert [c[c.index("--output") + 1] for c in exports] == [
+        str(Path("runs") / f"ablation-{v}" / "export") for v in cfg.variants
+    ]
+    assert [s.command[-1] for s in steps if "eval" in s.command] == [
+        c[c.index("--output") + 1] for c in exports
+    ]
 
 
 def test_config_errors_are_one_line(capsys):
@@ -108,3 +116,5 @@ def test_ablation_of_two_variants_tables_both(tmp_path: Path, capsys):
         last = [json.loads(line) for line in metrics.read_text().splitlines() if '"eval"' in line][-1]
         assert float(row["drp_acc_linked"]) == pytest.approx(last["drp_acc_linked"])
     assert (tmp_path / "runs" / "ablation" / "ablation.png").stat().st_size > 0
+    # The baselines and each export's cross-document retrieval are columns of the table.
+    assert rows[0]["baseline_cosine_acc"] and rows[0]["retrieval_mrr_warm_start_cosine"]

@@ -25,13 +25,20 @@ def scorer(tiny_export: Path) -> DocumentScorer:  # noqa: F811
 
 
 def test_probabilities_sum_to_one_and_do_not_depend_on_batching(scorer, tiny_export):  # noqa: F811
-    probs = scorer.score(TEXT, CANDIDATES)
+    probs = scorer.score(TEXT, CANDIDATES, between_documents=False)
     assert probs.shape == (len(CANDIDATES), len(RELATIONS)) and scorer.relations == RELATIONS
     assert probs.sum(axis=1) == pytest.approx(np.ones(len(CANDIDATES)), abs=1e-5)
     assert (probs > 0).all()
+    # Candidates are other documents by default: contiguous (B from A's own document) gets 0, the others
+    # share what it had.
+    between = scorer.score(TEXT, CANDIDATES)
+    assert (between[:, 0] == 0).all() and between.sum(axis=1) == pytest.approx(
+        np.ones(len(CANDIDATES)), abs=1e-5
+    )
+    assert between[:, 2] == pytest.approx(probs[:, 2] / probs[:, 1:].sum(axis=1), abs=1e-5)
     # Batches of 2 (other padding, other neighbours) give the same numbers.
     small = DocumentScorer.from_pretrained(tiny_export, device="cpu", batch_size=2)
-    assert small.score(TEXT, CANDIDATES) == pytest.approx(probs, abs=1e-5)
+    assert small.score(TEXT, CANDIDATES, between_documents=False) == pytest.approx(probs, abs=1e-5)
     # Each row is the model's own forward of the one pair, text as segment A and candidate as B.
     for row, candidate in zip(probs, CANDIDATES, strict=True):
         pair = scorer.tokenizer(TEXT, candidate, return_tensors="pt")
