@@ -8,8 +8,9 @@ cut into segments as the segmenter does). Then runs the real stages, each in a c
 peak RSS (VmHWM) is read at its end:
 
 - graph: `graph.build.run_graph` with the default config (hyperlinks), writing `graph/`;
-- tfidf: the `tfidf` source on a generated topical corpus of `--tfidf-docs` documents (the full size
-  takes hours on 2 cores), projected to all articles linearly (its cost per document is bounded);
+- tfidf: the `tfidf` source alone on two generated topical corpora (bench/graph_sources.py's text:
+  a quarter of the size's tfidf sample and all of it; the full size with Wikipedia's text would take
+  hours here), projected to 7M articles by the slope between them (one document's scoring is capped);
 - sampler: the training loader (`build_train_loader`, 0 workers) drawing `--pairs` DRP pairs of all
   three relations with MLM masking and collation, on the big corpus and on the bundled sample
   (tests/data/wiki/enwiki-sample.xml.bz2 through the real corpus stages), the baseline.
@@ -55,8 +56,8 @@ class Size:
 
 
 SIZES = {
-    "full": Size(7_000_000, 11_000_000, 200_000_000, 4_000_000_000, 100_000),
-    "tenth": Size(700_000, 1_100_000, 20_000_000, 400_000_000, 20_000),
+    "full": Size(7_000_000, 11_000_000, 200_000_000, 4_000_000_000, 400_000),
+    "tenth": Size(700_000, 1_100_000, 20_000_000, 400_000_000, 100_000),
     "tiny": Size(20_000, 31_000, 570_000, 11_000_000, 2_000),
 }
 WIKIPEDIA = SIZES["full"]
@@ -246,6 +247,7 @@ def main() -> None:
     p.add_argument("--work", default=str(ROOT / "bench" / "out" / "scale"), help="sample and tfidf corpora")
     p.add_argument("--pairs", type=int, default=100_000, help="DRP pairs the sampler stage draws")
     p.add_argument("--micro-batch", type=int, default=32, help="sequences per micro batch")
+    p.add_argument("--rounds", type=int, default=2, help="alternating sampler rounds (best of each)")
     p.add_argument("--skip-tfidf", action="store_true", help="leave the tfidf sample out")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -304,7 +306,8 @@ def main() -> None:
             f"  projected to {WIKIPEDIA.articles:,} documents of this length (60 words; linear: at most "
             f"terms_per_doc x max_postings candidates per document): {(big['cpu'] + cpu_per_doc * extra) / 3600:.1f} "
             f"CPU-h, peak ~{(big['peak'] + mem_per_doc * extra) / GIB:.1f} GiB ({cpu_per_doc * 1e3:.2f} CPU-ms and "
-            f"{mem_per_doc:.0f} B per document)",
+            f"{mem_per_doc:.0f} B per document; an upper bound: fixed-size buffers not yet full in the "
+            f"smaller sample count as per-document memory)",
             flush=True,
         )
 
@@ -325,32 +328,44 @@ def main() -> None:
     )
 
     sample = sample_corpus(work)
-    results = {}
-    for name, folder in (("sample", sample), (args.size, corpus)):
-        r = run_child_stage("sampler", str(folder), str(args.pairs), str(args.micro_batch))
-        missing = [k for k, v in r["relations"].items() if v == 0]
-        if missing:
-            sys.exit(f"sampler on {name} drew no {', '.join(missing)} pairs: {r['relations']}")
-        results[name] = r
-        report(
-            f"sampler ({name})",
-            r["wall"],
-            r["cpu"],
-            r["peak"],
-            None,
-            f"{r['pairs']:,} pairs {r['relations']}",
-        )
-        print(
-            f"  {r['docs']:,} docs, {r['segments']:,} segments, {r['edges']:,} edges, {r['tokens_in_corpus']:,} "
-            f"tokens; setup {r['setup_wall']:.1f} s wall / {r['setup_cpu']:.1f} s CPU, RSS after setup "
-            f"{r['setup_rss'] / 2**20:.0f} MiB (anon {r['setup_RssAnon'] / 2**20:.0f}, file {r['setup_RssFile'] / 2**20:.0f}); "
-            f"{r['seq_per_cpu_s']:,.0f} seq/CPU-s ({r['seq_per_s']:,.0f} seq/s wall), "
-            f"{r['mean_tokens']:.0f} tokens and {r['masked_per_seq']:.1f} MLM targets per sequence; "
-            f"peak anon {r['anon_peak'] / 2**20:.0f} MiB, file-backed at the end {r['RssFile'] / 2**20:.0f} MiB",
-            flush=True,
-        )
+    # Alternating rounds, the best CPU rate of each corpus counts: on a shared machine one round can
+    # lose its caches to another job.
+    results: dict[str, dict] = {}
+    for round_ in range(args.rounds):
+        for name, folder in (("sample", sample), (args.size, corpus)):
+            r = run_child_stage("sampler", str(folder), str(args.pairs), str(args.micro_batch))
+            missing = [k for k, v in r["relations"].items() if v == 0]
+            if missing:
+                sys.exit(f"sampler on {name} drew no {', '.join(missing)} pairs: {r['relations']}")
+            if name not in results or r["seq_per_cpu_s"] > results[name]["seq_per_cpu_s"]:
+                results[name] = r
+            report(
+                f"sampler ({name})",
+                r["wall"],
+                r["cpu"],
+                r["peak"],
+                None,
+                f"round {round_}: {r['pairs']:,} pairs {r['relations']}",
+            )
+            print(
+                f"  {r['docs']:,} docs, {r['segments']:,} segments, {r['edges']:,} edges, "
+                f"{r['tokens_in_corpus']:,} tokens; setup {r['setup_wall']:.1f} s wall / {r['setup_cpu']:.1f} s "
+                f"CPU; {r['seq_per_cpu_s']:,.0f} seq/CPU-s ({r['seq_per_s']:,.0f} seq/s wall), "
+                f"{r['mean_tokens']:.0f} tokens and {r['masked_per_seq']:.1f} MLM targets per sequence; "
+                f"RSS anonymous {r['anon_peak'] / 2**20:.0f} MiB at most (after setup "
+                f"{r['setup_RssAnon'] / 2**20:.0f}), file-backed (mapped page cache of the corpus files) "
+                f"{r['RssFile'] / 2**20:.0f} MiB at the end",
+                flush=True,
+            )
 
     big, base = results[args.size], results["sample"]
+    per_doc = (big["anon_peak"] - base["anon_peak"]) / max(big["docs"] - base["docs"], 1)
+    print(
+        f"sampler memory: anonymous {base['anon_peak'] / 2**20:.0f} MiB on the sample, "
+        f"{big['anon_peak'] / 2**20:.0f} MiB on {args.size} ({per_doc:.0f} B per document: the O(documents) "
+        f"index; the {big['tokens_in_corpus'] * 2 / GIB:.2f} GiB of tokens stay in the page cache, "
+        f"{big['RssFile'] / GIB:.2f} GiB of it mapped)"
+    )
     print(
         f"RESULT graph_bytes_per_link={g['peak'] / links:.1f} B/link baseline=40 ratio={g['peak'] / links / 40:.2f}"
     )

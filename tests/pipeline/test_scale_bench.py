@@ -50,6 +50,8 @@ def test_scale_bench_tiny_runs_every_stage(tmp_path: Path):
         "tiny",
         "--pairs",
         "2000",
+        "--rounds",
+        "1",
         "--dir",
         str(corpus),
         "--work",
