@@ -16,10 +16,12 @@ peak RSS (VmHWM) is read at its end:
   (tests/data/wiki/enwiki-sample.xml.bz2 through the real corpus stages), the baseline.
 
 Prints per stage wall time, CPU time, peak RSS and disk use. RESULT lines: graph bytes per link (peak
-RSS / links read) and the sampler's sequences per CPU-second on the big corpus against the sample's.
+RSS / links read, against the 40 B/link budget) and the sampler's sequences per CPU-second on the big
+corpus against the sample's (best of `--rounds` alternating rounds each).
 
-    .venv/bin/python bench/scale.py --size tenth                 # ~10 minutes here
-    .venv/bin/python bench/scale.py --size full --dir /work/scale-data/full
+    .venv/bin/python bench/scale.py --size tenth                 # ~1.5 minutes here, 2 GB of disk
+    .venv/bin/python bench/scale.py --size full --dir /data/scale  # ~13 minutes, 13 GB (9 when reused)
+    .venv/bin/python bench/scale.py --size tiny --pairs 2000       # seconds: what the test runs
 """
 
 from __future__ import annotations
