@@ -61,7 +61,10 @@ def build_graph(cfg: GraphConfig, shards: CorpusShards) -> BuiltGraph:
         per_source.append(edges.keys)
         source_stats[name] = {**edges.stats, "edges": len(edges.keys)}
         log.info("source %s: %d edges (%.1fs)", name, len(edges.keys), time.perf_counter() - t1)
-    ctx.built.clear()  # a source built only for another one (hyperlinks for random) is freed here
+    # The loop's last `edges` would keep that source's key buffer (8 bytes per link read) alive
+    # through the CSR and the stats; a source built only for another one (hyperlinks for random) too.
+    del edges
+    ctx.built.clear()
     release_unused()
     keys, kind = merge_kinds(per_source)
     del per_source

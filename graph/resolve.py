@@ -34,8 +34,8 @@ def _string_type_for(*arrays: pa.Array) -> pa.DataType:
 def lookup(values: pa.Array | pa.ChunkedArray, names: pa.Array) -> np.ndarray:
     """Index of each value in `names` (int32; -1 when absent or null). `names` must be unique.
 
-    One call hashes all of `names` again: batch many values into one call."""
-    values = _as_array(values)
+    One call hashes all of `names` again: batch many values into one call. A chunked `values` is
+    looked up chunk by chunk against that one hash (not combined first: a copy of every string)."""
     if values.type != names.type:
         values = values.cast(names.type)
     idx = pc.index_in(values, value_set=names)

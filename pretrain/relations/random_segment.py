@@ -28,7 +28,7 @@ class RandomSegment(Relation):
         pool, doc_segments = self.ctx.pool, self.ctx.doc_segments
         own = np.where(self.ctx.usable_target[docs], doc_segments[docs + 1] - doc_segments[docs], 0)
         j = below_array(pair_bits, pool.size - own)
-        position = np.minimum(np.searchsorted(pool.docs, docs), len(pool.docs) - 1)
+        position = np.minimum(pool.position(docs), len(pool.docs) - 1)
         j += np.where((own > 0) & (j >= pool.cum[position]), own, 0)
         pool_docs, offsets = pool.locate(j)
         return doc_segments[pool_docs] + offsets
