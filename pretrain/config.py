@@ -59,9 +59,10 @@ class DrpConfig:
     linked_alpha: float = 1.0  # linked document drawn with weight in_degree ** -alpha (0 = uniform)
     # Graph sources (edge kinds) linked pairs are drawn from; null = every kind the graph has.
     linked_sources: list[str] | None = None
-    # What the DRP head reads: "segments" (A's and B's mean token states), "cls" or "pooler" (the
-    # paper's tanh(W h_[CLS])); docs/architecture.md, "DRP read-out".
-    readout: Literal["pooler", "cls", "segments", "siamese", "cosine"] = "segments"
+    # What the DRP head reads (docs/architecture.md, "DRP read-out"): "cosine" (A and B encoded apart,
+    # their cosine; the best measured on the bundled sample), "siamese", "segments", "cls", or "pooler"
+    # (the paper's tanh(W h_[CLS]), which the BERT-warm-started base/large presets keep).
+    readout: Literal["pooler", "cls", "segments", "siamese", "cosine"] = "cosine"
     # Deprecated: 2 or 3 = the first 2 or 3 of (contiguous, random, linked); read from older configs.
     classes: Literal[2, 3] | None = None
 

@@ -99,7 +99,7 @@ def test_mixed_precision_no_works_as_an_override_and_in_a_file(tmp_path: Path, c
     assert load_config(PRESETS / "demo.yaml", ["logging.wandb=off"]).logging.wandb is False
     preset = tmp_path / "p.yaml"
     preset.write_text(
-        (PRESETS / "demo.yaml").read_text().replace("mixed_precision: 'no'", "mixed_precision: no")
+        (PRESETS / "ci.yaml").read_text().replace("mixed_precision: 'no'", "mixed_precision: no")
     )
     assert load_config(preset).train.mixed_precision == "no"
     # A bad value names the override that set it, not the preset file.
