@@ -64,6 +64,7 @@ def _run(
     resuming = bool(checkpointer.resume_candidates())
     given_corpus = cfg.data.corpus
     cfg = _pin_corpus(cfg, run_dir, resuming=resuming)
+    cfg = _legacy_settings(cfg, run_dir, resuming=resuming)
     model, optimizer, scheduler, corpus = _build(acc, cfg)
     before = _prepare_run_dir(
         acc, run_dir, cfg, resuming=resuming, config_path=config_path, given_corpus=given_corpus
@@ -335,6 +336,28 @@ def _lock_run(acc: Accelerator, run_dir: Path) -> RunLock:
     if problem is not None:
         raise PipelineError(problem)
     return lock
+
+
+# Settings added after runs were saved without them, and what those runs did: a resumed run keeps it.
+LEGACY_SETTINGS = {("drp", "readout"): "pooler", ("data", "heldout_documents"): "any"}
+
+
+def _legacy_settings(cfg: PipelineConfig, run_dir: Path, *, resuming: bool) -> PipelineConfig:
+    """A run saved before a setting existed resumes with what it did then (its config.yaml lacks the key,
+    and loading it gave today's default)."""
+    saved = run_dir / "config.yaml"
+    if not resuming or not saved.is_file():
+        return cfg
+    previous = read_yaml(saved) or {}
+    for (section, key), value in LEGACY_SETTINGS.items():
+        if key not in (previous.get(section) or {}) and getattr(getattr(cfg, section), key) != value:
+            log.info(
+                "%s has no %s.%s (saved before the setting): resuming with %s", saved, section, key, value
+            )
+            cfg = dataclasses.replace(
+                cfg, **{section: dataclasses.replace(getattr(cfg, section), **{key: value})}
+            )
+    return cfg
 
 
 def _pin_corpus(cfg: PipelineConfig, run_dir: Path, *, resuming: bool) -> PipelineConfig:

@@ -210,7 +210,11 @@ def test_continued_pretraining_restores_the_drp_head(trained_run, exported):
     )
 
     model, report = build_model(
-        ModelConfig(init_from=str(exported)), vocab_size=1000, drp_classes=3, pad_token_id=0
+        ModelConfig(init_from=str(exported)),
+        vocab_size=1000,
+        drp_classes=3,
+        pad_token_id=0,
+        drp_readout=restored.drp_readout,
     )
     assert report.newly_initialized == []
     assert "cls.seq_relationship.weight" in report.loaded

@@ -42,7 +42,9 @@ def test_preset_values_follow_the_recipes():
     assert demo.train.fresh_lr_scale > 1 and demo.train.fresh_warmup_steps > 0 and demo.model.drp_weight == 1
     # Its DRP reads the cosine of A and B encoded apart (a mean-pooling warm start); the paper's presets the
     # pooler.
-    assert demo.drp.readout == "cosine" and {tiny.drp.readout, base.drp.readout, large.drp.readout} == {"pooler"}
+    assert demo.drp.readout == "cosine" and {tiny.drp.readout, base.drp.readout, large.drp.readout} == {
+        "pooler"
+    }
     for cfg in (tiny, base, large):
         assert (cfg.train.fresh_lr_scale, cfg.train.fresh_warmup_steps, cfg.model.drp_weight) == (1.0, 0, 1.0)
         assert cfg.model.mlm_weight == 1.0

@@ -57,7 +57,8 @@ def digest(sampler: PairSampler) -> str:
 @pytest.mark.parametrize(("classes", "split"), sorted(PINNED))
 def test_default_relations_draw_the_pairs_of_before(corpus: LinkedCorpus, classes: int, split: str) -> None:
     build = build_train_sampler if split == "train" else build_eval_sampler
-    data = DataConfig(max_seq_len=128, heldout_fraction=0.05)
+    # The plain hash split the pinned pairs were drawn with (data.heldout_documents=any).
+    data = DataConfig(max_seq_len=128, heldout_fraction=0.05, heldout_documents="any")
     drp = DrpConfig(relations=THREE[:classes])
     assert digest(build(corpus, data, drp, seed=11)) == PINNED[classes, split]
 
@@ -79,7 +80,7 @@ def test_deprecated_classes_map_to_relations(caplog) -> None:
     with pytest.raises(ConfigError, match="contradicts drp.relations"):
         load_config(None, ["drp.classes=2", "drp.relations=[contiguous,linked]"])
     # A run saved with `classes: 3` and today's default list define the same stream (same resume hash).
-    new = load_config(None, [])
+    new = load_config(None, ["drp.readout=pooler"])  # the read-out every run of that time had
     old = load_config(None, ["drp.classes=3"])
     assert stream_view({"drp": {"classes": 3, "probabilities": None, "linked_alpha": 1.0}}) == stream_view(
         {"drp": {k: v for k, v in vars(new.drp).items()}}
@@ -91,9 +92,11 @@ def test_deprecated_classes_map_to_relations(caplog) -> None:
 
 
 def test_resume_of_a_run_saved_with_drp_classes(synthetic_corpus_dir: Path, tmp_path: Path) -> None:
-    args = tiny_args(synthetic_corpus_dir, tmp_path, "old", "train.max_steps=4", "checkpoint.every=2")
+    args = tiny_args(
+        synthetic_corpus_dir, tmp_path, "old", "train.max_steps=4", "checkpoint.every=2", "drp.readout=pooler"
+    )
     assert run_cli([*args, "train.stop_after=2"]) == 0
-    # The run's config.yaml as configs written before drp.relations held it.
+    # The run's config.yaml as configs written before drp.relations (and drp.readout) held it.
     saved = tmp_path / "old" / "config.yaml"
     config = yaml.safe_load(saved.read_text())
     config["drp"] = {"classes": 3, "probabilities": None, "linked_alpha": 1.0}
