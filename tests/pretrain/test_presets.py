@@ -39,7 +39,9 @@ def test_preset_values_follow_the_recipes():
     assert resolve_path(demo.model.init_from).joinpath("config.json").is_file()  # a real BERT, shipped
     assert demo.data.max_seq_len == 128 and demo.drp.num_classes == 3 and 100 <= demo.train.max_steps <= 250
     # The demo's warm start lacks MLM and NSP heads: it uses the fresh-head settings; the paper's presets do not.
-    assert demo.train.fresh_lr_scale > 1 and demo.train.fresh_warmup_steps > 0 and 0 < demo.model.drp_weight <= 1
+    assert (
+        demo.train.fresh_lr_scale > 1 and demo.train.fresh_warmup_steps > 0 and 0 < demo.model.drp_weight <= 1
+    )
     # Its DRP reads the cosine of A and B encoded apart (a mean-pooling warm start); the paper's presets the
     # pooler.
     assert demo.drp.readout == "cosine" and {tiny.drp.readout, base.drp.readout, large.drp.readout} == {
