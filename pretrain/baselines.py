@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from pretrain.model import masked_mean
+
 log = logging.getLogger(__name__)
 
 COSINE_PREFIX = "baseline_cosine_"
@@ -78,8 +80,7 @@ class SegmentEncoder:
             ids_t = torch.from_numpy(ids).to(self.device)
             mask_t = torch.from_numpy(mask).to(self.device)
             hidden = self.encoder(input_ids=ids_t, attention_mask=mask_t).last_hidden_state.float()
-            weights = mask_t.unsqueeze(-1).float()
-            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+            pooled = masked_mean(hidden, mask_t)
             out[chunk] = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
         return out[inverse]
 

@@ -112,6 +112,13 @@ def drp_readout(config: BertConfig) -> str:
     return readout
 
 
+def masked_mean(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean token state over attended positions, [B, H]: the mean pooling sentence encoders are trained
+    with, shared by the apart read-outs and the frozen-cosine baseline so both read the same vector."""
+    weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
 def segment_means(hidden: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor):
     """Mean token state of segment A (token type 0, [CLS] and its [SEP] included) and of segment B
     (token type 1, its [SEP] included), over attended positions only: [B, H] each."""
@@ -280,8 +287,7 @@ class LinkBertForPreTraining(BertPreTrainedModel):
         ids = torch.cat([a_ids.masked_fill(~a_mask, pad), b_ids.masked_fill(~b_mask, pad)])
         mask = torch.cat([a_mask, b_mask]).long()
         hidden = self.bert(ids, attention_mask=mask, token_type_ids=torch.zeros_like(ids)).last_hidden_state
-        weights = mask.unsqueeze(-1).to(hidden.dtype)
-        means = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        means = masked_mean(hidden, mask)
         return means[: len(input_ids)], means[len(input_ids) :]
 
     def drp_features(

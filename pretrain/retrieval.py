@@ -145,7 +145,7 @@ def drp_scores(
     """DRP probability of relation `column` for [CLS] anchor [SEP] doc [SEP], first segments, longest-first
     truncation to max_len, among the relations that hold between two documents (candidates are other
     documents: contiguous is impossible); each distinct (anchor, doc) pair is one forward."""
-    from pretrain.sampler import truncate_longest_first_array
+    from pretrain.sampler import encode_segment_pairs, truncate_longest_first_array
     from pretrain.scoring import drp_probabilities
 
     n = corpus.num_docs
@@ -157,23 +157,12 @@ def drp_scores(
     len_a, len_b = truncate_longest_first_array(
         offsets[seg_a + 1] - offsets[seg_a], offsets[seg_b + 1] - offsets[seg_b], max_len - 3
     )
-    total = len_a + len_b + 3
     device = next(model.parameters()).device
     probs = np.zeros(len(unique), dtype=np.float32)
-    order = np.argsort(total, kind="stable")  # similar lengths share a batch: little padding
+    order = np.argsort(len_a + len_b, kind="stable")  # similar lengths share a batch: little padding
     for b0 in range(0, len(order), batch_size):
         chunk = order[b0 : b0 + batch_size]
-        width = int(total[chunk].max())
-        ids = np.full((len(chunk), width), corpus.pad_id, dtype=np.int64)
-        types = np.zeros((len(chunk), width), dtype=np.int64)
-        mask = np.zeros((len(chunk), width), dtype=np.int64)
-        for j, i in enumerate(chunk.tolist()):
-            a = corpus.tokens[offsets[seg_a[i]] : offsets[seg_a[i]] + len_a[i]]
-            b = corpus.tokens[offsets[seg_b[i]] : offsets[seg_b[i]] + len_b[i]]
-            row = np.concatenate([[corpus.cls_id], a, [corpus.sep_id], b, [corpus.sep_id]])
-            ids[j, : len(row)] = row
-            types[j, len(a) + 2 : len(row)] = 1  # B and its [SEP]
-            mask[j, : len(row)] = 1
+        ids, types, mask = encode_segment_pairs(corpus, seg_a[chunk], seg_b[chunk], max_len)
         tensors = [torch.from_numpy(x).to(device) for x in (ids, mask, types)]
         probs[chunk] = drp_probabilities(model, *tensors, between_documents=True)[:, column].numpy()
     return probs[inverse].reshape(docs.shape)

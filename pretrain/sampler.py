@@ -60,6 +60,44 @@ def truncate_longest_first_array(
     return new_a, new_b
 
 
+def encode_segment_pairs(
+    corpus: LinkedCorpus,
+    anchor: np.ndarray,
+    pair: np.ndarray,
+    max_seq_len: int,
+    pad_to_multiple_of: int = 1,
+    *,
+    tokens: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`[CLS] A [SEP] B [SEP]` rows of segments anchor[i] and pair[i], cut longest-first to `max_seq_len`
+    and padded with [PAD] to the longest (rounded up to a multiple): input_ids, token_type_ids and
+    attention_mask, int64 [B, width]. `tokens`: the corpus's token array as a plain ndarray, when the
+    caller holds one (a memmap subclass costs per indexing call)."""
+    tokens = corpus.tokens.view(np.ndarray) if tokens is None else tokens
+    offsets = corpus.segment_offsets
+    a0, b0 = offsets[anchor], offsets[pair]
+    len_a, len_b = truncate_longest_first_array(
+        offsets[anchor + 1] - a0, offsets[pair + 1] - b0, max_seq_len - 3
+    )
+    lengths = len_a + len_b + 3
+    width = -(-int(lengths.max()) // pad_to_multiple_of) * pad_to_multiple_of
+    pos = np.arange(width, dtype=np.int64)[None, :]
+    la, lb = len_a[:, None], len_b[:, None]
+    in_a = (pos >= 1) & (pos <= la)
+    in_b = (pos >= la + 2) & (pos < la + 2 + lb)
+    source = np.where(pos <= la, a0[:, None] + pos - 1, b0[:, None] + pos - la - 2)
+    input_ids = np.full((len(lengths), width), corpus.pad_id, dtype=np.int64)
+    text = in_a | in_b
+    input_ids[text] = tokens[source[text]]
+    input_ids[:, 0] = corpus.cls_id
+    rows = np.arange(len(lengths))
+    input_ids[rows, len_a + 1] = corpus.sep_id
+    input_ids[rows, lengths - 1] = corpus.sep_id
+    attention_mask = (pos < lengths[:, None]).astype(np.int64)
+    token_type_ids = ((pos >= la + 2) & (attention_mask > 0)).astype(np.int64)
+    return input_ids, token_type_ids, attention_mask
+
+
 class PairSampler:
     """Map (epoch, index) -> one DRP example over a `LinkedCorpus`.
 
@@ -167,27 +205,9 @@ class PairSampler:
 
     def encode(self, draws: PairDraws, pad_to_multiple_of: int = 1) -> dict[str, np.ndarray]:
         """`[CLS] A [SEP] B [SEP]` rows, padded with [PAD] to the longest (rounded up to a multiple)."""
-        offsets = self._offsets
-        a0, b0 = offsets[draws.anchor], offsets[draws.pair]
-        len_a, len_b = truncate_longest_first_array(
-            offsets[draws.anchor + 1] - a0, offsets[draws.pair + 1] - b0, self.max_seq_len - 3
+        input_ids, token_type_ids, attention_mask = encode_segment_pairs(
+            self.corpus, draws.anchor, draws.pair, self.max_seq_len, pad_to_multiple_of, tokens=self._tokens
         )
-        lengths = len_a + len_b + 3
-        width = -(-int(lengths.max()) // pad_to_multiple_of) * pad_to_multiple_of
-        pos = np.arange(width, dtype=np.int64)[None, :]
-        la, lb = len_a[:, None], len_b[:, None]
-        in_a = (pos >= 1) & (pos <= la)
-        in_b = (pos >= la + 2) & (pos < la + 2 + lb)
-        source = np.where(pos <= la, a0[:, None] + pos - 1, b0[:, None] + pos - la - 2)
-        input_ids = np.full((len(lengths), width), self.corpus.pad_id, dtype=np.int64)
-        text = in_a | in_b
-        input_ids[text] = self._tokens[source[text]]
-        input_ids[:, 0] = self._cls
-        rows = np.arange(len(lengths))
-        input_ids[rows, len_a + 1] = self._sep
-        input_ids[rows, lengths - 1] = self._sep
-        attention_mask = (pos < lengths[:, None]).astype(np.int64)
-        token_type_ids = ((pos >= la + 2) & (attention_mask > 0)).astype(np.int64)
         return {
             "input_ids": input_ids,
             "token_type_ids": token_type_ids,
