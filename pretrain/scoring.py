@@ -79,7 +79,7 @@ def drp_probabilities(
 
         allowed = torch.tensor(possible(drp_relations(model.config)), device=logits.device)
         logits = logits.masked_fill(~allowed, float("-inf"))
-    return torch.softmax(logits.float(), dim=-1).cpu()
+    return torch.softmax(logits, dim=-1).cpu()
 
 
 @dataclass

@@ -135,6 +135,9 @@ WORKER = textwrap.dedent(
         open(sys.argv[1], "w").write(json.dumps(metrics))
     acc.wait_for_everyone()
     acc.end_training()
+    # Both ranks leave gloo together: a rank whose peer exited first can abort at interpreter exit.
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
     """
 )
 
