@@ -3,7 +3,7 @@
 CPU mode (default): a small LinkBertForPreTraining from scratch, one process, one thread. Ours = the
 trainer's `train_step` (Accelerator, accumulation context, on-device metric sums, the per-step flag
 all-reduce and host sync, AdamW + schedule) plus the loop's bookkeeping; baseline = forward, backward,
-clip, `optimizer.step()`, `scheduler.step()`, `zero_grad()` on an identical copy of the model with the
+clip, `optimizer.step()`, the lr schedule, `zero_grad()` on an identical copy of the model with the
 same AdamW and the same batches. Blocks of steps alternate between the two so that a shared machine's
 load hits both alike; the figure is the median CPU time per step (robust to other jobs on the cores).
 
@@ -41,7 +41,8 @@ from pretrain.distributed import build_accelerator, configure_batches  # noqa: E
 from pretrain.flops import flops_per_token, peak_flops  # noqa: E402
 from pretrain.metrics import MetricsLogger  # noqa: E402
 from pretrain.model import LinkBertForPreTraining  # noqa: E402
-from pretrain.optim import build_optimizer, build_scheduler  # noqa: E402
+from pretrain.optim import build_optimizer  # noqa: E402
+from pretrain.schedule import LrSchedule  # noqa: E402
 from pretrain.trainer import StopRequest, _advance, train_step  # noqa: E402
 
 
@@ -104,8 +105,8 @@ class Ours:
         self.acc = build_accelerator(cfg.train)
         self.plan = configure_batches(self.acc, cfg.train)
         optimizer = build_optimizer(model, cfg.train, fused=self.acc.device.type == "cuda")
-        scheduler = build_scheduler(optimizer, cfg.train)
-        self.model, self.optimizer, self.scheduler = self.acc.prepare(model, optimizer, scheduler)
+        self.schedule = LrSchedule.for_groups(optimizer.param_groups, cfg.train)
+        self.model, self.optimizer = self.acc.prepare(model, optimizer)
         self.metrics = MetricsLogger(
             self.acc,
             run_dir,
@@ -121,7 +122,7 @@ class Ours:
 
     def step(self, batches) -> None:
         result = train_step(
-            self.acc, self.model, self.optimizer, self.scheduler, batches, self.plan, self.metrics, self.cfg,
+            self.acc, self.model, self.optimizer, self.schedule, batches, self.plan, self.metrics, self.cfg,
             self.stop, self.state,
         )  # fmt: skip
         _advance(self.state, self.plan, result.skipped, self.cfg.train.max_nonfinite_steps)
@@ -140,7 +141,8 @@ class Bare:
     def __init__(self, cfg, model: torch.nn.Module, device: str, autocast: bool = False) -> None:
         self.model = model.to(device).train()
         self.optimizer = build_optimizer(model, cfg.train, fused=device == "cuda")
-        self.scheduler = build_scheduler(self.optimizer, cfg.train)
+        self.schedule = LrSchedule.for_groups(self.optimizer.param_groups, cfg.train)
+        self.updates = 0
         self.max_norm = cfg.train.max_grad_norm
         self.device, self.autocast = device, autocast
 
@@ -152,12 +154,13 @@ class Bare:
 
     def step(self, batches) -> None:
         batch = next(batches)
+        self.schedule.apply(self.optimizer.param_groups, self.updates)
         with torch.autocast(self.device, dtype=torch.bfloat16, enabled=self.autocast):
             loss = self.loss(batch)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.max_norm)
         self.optimizer.step()
-        self.scheduler.step()
+        self.updates += 1
         self.optimizer.zero_grad(set_to_none=True)
 
 

@@ -1,13 +1,13 @@
-"""Optimizer and learning-rate schedule: AdamW or LAMB over two parameter groups, warmup + linear decay."""
+"""Optimizer: AdamW or LAMB over BERT's parameter groups (the lr schedule is `pretrain/schedule.py`)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR
 
 from pretrain.config import TrainConfig
+from pretrain.schedule import peak_lr
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float, fresh: Collection[str] = ()) -> list[dict]:
@@ -15,7 +15,7 @@ def param_groups(model: torch.nn.Module, weight_decay: float, fresh: Collection[
 
     `fresh` names the parameters a warm start left newly initialized (heads the checkpoint lacks); they
     form groups of their own (`"fresh": True`), so the scheduler can give them their own learning rate
-    (`peak_lr`) and hold the warm-started ones (`WarmupLinearDecay.hold`). Empty groups are left out:
+    (`pretrain.schedule.peak_lr`) and hold the warm-started ones (`WarmupLinearDecay.hold`). Empty groups are left out:
     a model from scratch keeps BERT's two groups. Group 0 is always the decayed warm-started/encoder
     matrices, whose lr is the one logged.
     """
@@ -100,54 +100,3 @@ def build_optimizer(
         return Lamb(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
     extra = {"fused": True} if fused else {"foreach": True}
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, **extra)
-
-
-class WarmupLinearDecay:
-    """lr multiplier: 0 for the first `hold` steps, then 0 -> 1 linearly over the next `warmup` steps,
-    then linearly down to `min_ratio` at `total`.
-
-    A class (not a closure) so LambdaLR's state_dict records it and a checkpoint restores it.
-    """
-
-    def __init__(self, warmup: int, total: int, min_ratio: float, hold: int = 0) -> None:
-        self.warmup, self.total, self.min_ratio, self.hold = warmup, total, min_ratio, hold
-
-    def __call__(self, step: int) -> float:
-        if step < self.hold:
-            return 0.0
-        step -= self.hold
-        if step < self.warmup:
-            return (step + 1) / self.warmup
-        span = max(1, self.total - self.hold - self.warmup)
-        progress = min(1.0, (step - self.warmup) / span)
-        return self.min_ratio + (1.0 - self.min_ratio) * (1.0 - progress)
-
-
-def peak_lr(group: dict, cfg: TrainConfig) -> float:
-    """A parameter group's peak lr: `train.lr`, times `train.fresh_lr_scale` for newly initialized tensors."""
-    return cfg.lr * (cfg.fresh_lr_scale if group.get("fresh", False) else 1.0)
-
-
-def group_schedules(
-    optimizer: torch.optim.Optimizer, cfg: TrainConfig
-) -> tuple[list[WarmupLinearDecay], list[float]]:
-    """Per parameter group: its lr multiplier function and its peak lr, from the config.
-
-    With fresh (newly initialized) groups present, the warm-started groups wait
-    `train.fresh_warmup_steps` (lr 0) while the fresh heads learn to read the encoder, then warm up and
-    decay over the rest of the run; the fresh groups follow the plain schedule from step 0 at
-    `train.fresh_lr_scale` times the lr.
-    """
-    has_fresh = any(group.get("fresh", False) for group in optimizer.param_groups)
-    lambdas, peaks = [], []
-    for group in optimizer.param_groups:
-        hold = cfg.fresh_warmup_steps if has_fresh and not group.get("fresh", False) else 0
-        lambdas.append(WarmupLinearDecay(cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio, hold=hold))
-        peaks.append(peak_lr(group, cfg))
-    return lambdas, peaks
-
-
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> LambdaLR:
-    """Stepped once per optimizer step (never per micro batch or per process); see `group_schedules`."""
-    lambdas, _ = group_schedules(optimizer, cfg)
-    return LambdaLR(optimizer, lambdas)

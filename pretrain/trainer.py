@@ -33,9 +33,10 @@ from pretrain.config import drp_stream_view
 from pretrain.distributed import BatchPlan, build_accelerator, configure_batches, is_deepspeed
 from pretrain.flops import flops_per_token, peak_flops
 from pretrain.metrics import MetricsLogger
-from pretrain.optim import build_optimizer, build_scheduler
+from pretrain.optim import build_optimizer
 from pretrain.pin import PIN_FILE, check_pin, resolved_corpus, write_pin
 from pretrain.run_lock import RunLock
+from pretrain.schedule import LrSchedule, WarmupLinearDecay
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def _run(
     given_corpus = cfg.data.corpus
     cfg = _pin_corpus(cfg, run_dir, resuming=resuming)
     cfg = _legacy_settings(cfg, run_dir, resuming=resuming)
-    model, optimizer, scheduler, corpus = _build(acc, cfg)
+    model, optimizer, schedule, corpus = _build(acc, cfg)
     before = _prepare_run_dir(
         acc, run_dir, cfg, resuming=resuming, config_path=config_path, given_corpus=given_corpus
     )
@@ -74,7 +75,7 @@ def _run(
         restored = checkpointer.restore(expected_hash=state.config_hash)
         if restored is not None:
             state = _restored(checkpointer, *restored)
-            _apply_schedule(acc, scheduler, cfg, before, state.step)
+            _report_schedule_change(acc, schedule, cfg, before, state)
     if state.step >= cfg.train.max_steps:
         acc.print(
             f"run {run_dir} already finished: step {state.step} of train.max_steps={cfg.train.max_steps}, "
@@ -93,7 +94,7 @@ def _run(
         batches = iter(loader)
         metrics.pause()
         while state.step < stop_step:
-            result = train_step(acc, model, optimizer, scheduler, batches, plan, metrics, cfg, stop, state)
+            result = train_step(acc, model, optimizer, schedule, batches, plan, metrics, cfg, stop, state)
             _advance(state, plan, result.skipped, cfg.train.max_nonfinite_steps)
             metrics.end_step(state.step, skipped=result.skipped, grad_norm=result.grad_norm)
             stop_now = result.stop
@@ -122,7 +123,7 @@ def train_step(
     acc: Accelerator,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    scheduler: Any,
+    schedule: LrSchedule,
     batches: Any,
     plan: BatchPlan,
     metrics: MetricsLogger,
@@ -132,6 +133,8 @@ def train_step(
 ) -> StepResult:
     """One optimizer step over `plan.accumulation` micro batches."""
     model.train()
+    # The schedule counts applied updates: a skipped (non-finite) step does not advance it.
+    schedule.apply(optimizer.param_groups, state.step - state.nonfinite_steps)
     lr = optimizer.param_groups[0]["lr"]
     # The new heads' lr beside the encoder's: during train.fresh_warmup_steps the encoder's is 0.
     lr_fresh = next((g["lr"] for g in optimizer.param_groups if g.get("fresh")), None)
@@ -156,11 +159,9 @@ def train_step(
     bad_loss, bad_norm, stop_now, tokens = acc.reduce(flags, reduction="sum").tolist()
     skipped = bad_loss > 0 or bad_norm > 0
     deepspeed = is_deepspeed(acc)  # DeepSpeed stepped inside backward (and skipped a non-finite step itself)
-    if not skipped:
-        if not deepspeed:
-            optimizer.step()
-        scheduler.step()  # ours, once per optimizer step: never handed to accelerate or DeepSpeed to step
-    elif acc.scaler is not None and bad_loss == 0:
+    if not skipped and not deepspeed:
+        optimizer.step()
+    elif skipped and acc.scaler is not None and bad_loss == 0:
         optimizer.step()  # fp16 overflow: the grad scaler skips the update itself and lowers its scale
     if not deepspeed:
         optimizer.zero_grad(set_to_none=True)
@@ -220,9 +221,10 @@ def _build(acc: Accelerator, cfg: PipelineConfig):
             cfg.train.fresh_warmup_steps,
             cfg.train.max_steps,
         )
-    scheduler = build_scheduler(optimizer, cfg.train)
-    model, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
-    return model, optimizer, scheduler, corpus
+    # The schedule is ours, applied before each step: never handed to accelerate or DeepSpeed.
+    schedule = LrSchedule.for_groups(optimizer.param_groups, cfg.train)
+    model, optimizer = acc.prepare(model, optimizer)
+    return model, optimizer, schedule, corpus
 
 
 def _start_from_the_baseline(
@@ -419,41 +421,34 @@ def _prepare_run_dir(
 SCHEDULE_KEYS = ("lr", "warmup_steps", "max_steps", "min_lr_ratio", "fresh_lr_scale", "fresh_warmup_steps")
 
 
-def _apply_schedule(
-    acc: Accelerator, scheduler: Any, cfg: PipelineConfig, previous: dict[str, Any] | None, step: int
+def _report_schedule_change(
+    acc: Accelerator, schedule: LrSchedule, cfg: PipelineConfig, previous: dict[str, Any] | None, state: Any
 ) -> None:
-    """The schedule of this launch's config, from the restored step on.
+    """Print the lr a resumed run continues with when its schedule settings changed since the last launch.
 
-    A checkpoint restores the scheduler's own copy of the schedule (its lambda's fields and base lr), which
-    would silently keep the old max_steps (lr 0 past it) and the old lr; the config given now wins, and a
-    changed schedule is printed."""
-    from pretrain.optim import WarmupLinearDecay, group_schedules
-
+    The schedule is a function of the config given now and the restored step, so nothing is restored;
+    this only says what changed, since a changed max_steps or lr moves the lr of the next step."""
     t = cfg.train
-    inner = getattr(scheduler, "scheduler", scheduler)
-    lambdas, peaks = group_schedules(inner.optimizer, t)
-    inner.lr_lambdas, inner.base_lrs = lambdas, peaks
-    for group, fn, peak in zip(inner.optimizer.param_groups, lambdas, peaks, strict=True):
-        group["lr"] = peak * fn(inner.last_epoch)
-    inner._last_lr = [group["lr"] for group in inner.optimizer.param_groups]
-    fn = lambdas[0]  # group 0: the warm-started (or all) matrices, whose lr is the one logged
     old = (previous or {}).get("train") or {}
     changed = [k for k in SCHEDULE_KEYS if k in old and old[k] != getattr(t, k)]
-    if changed:
-        was = WarmupLinearDecay(
-            old.get("warmup_steps", t.warmup_steps),
-            old.get("max_steps", t.max_steps),
-            old.get("min_lr_ratio", t.min_lr_ratio),
-            hold=fn.hold and old.get("fresh_warmup_steps", t.fresh_warmup_steps),
-        )
-        lr_was = float(old.get("lr", t.lr)) * was(inner.last_epoch)
-        acc.print(
-            "schedule changed on resume ("
-            + ", ".join(f"train.{k} {old[k]} -> {getattr(t, k)}" for k in changed)
-            + f"): warmup {t.warmup_steps} steps, then linear decay from lr {t.lr:g} to "
-            f"{t.lr * t.min_lr_ratio:g} at step {t.max_steps}; the lr at step {step} is now "
-            f"{t.lr * fn(inner.last_epoch):.4g} (was {lr_was:.4g})"
-        )
+    if not changed:
+        return
+    update = state.step - state.nonfinite_steps
+    fn = schedule.multipliers[0]  # group 0: the warm-started (or all) matrices, whose lr is the one logged
+    was = WarmupLinearDecay(
+        old.get("warmup_steps", t.warmup_steps),
+        old.get("max_steps", t.max_steps),
+        old.get("min_lr_ratio", t.min_lr_ratio),
+        hold=fn.hold and old.get("fresh_warmup_steps", t.fresh_warmup_steps),
+    )
+    lr_was = float(old.get("lr", t.lr)) * was(update)
+    acc.print(
+        "schedule changed on resume ("
+        + ", ".join(f"train.{k} {old[k]} -> {getattr(t, k)}" for k in changed)
+        + f"): warmup {t.warmup_steps} steps, then linear decay from lr {t.lr:g} to "
+        f"{t.lr * t.min_lr_ratio:g} at step {t.max_steps}; the lr at step {state.step} is now "
+        f"{t.lr * fn(update):.4g} (was {lr_was:.4g})"
+    )
 
 
 def _restored(checkpointer: Checkpointer, path: Path, state: TrainerState) -> TrainerState:

@@ -14,7 +14,7 @@ from accelerate.state import AcceleratorState, GradientState
 from pipeline.errors import PipelineError
 from pretrain.checkpoint import MARKER, Checkpointer, TrainerState, list_checkpoints, newest_complete
 from pretrain.config import CheckpointConfig, TrainConfig
-from pretrain.optim import build_optimizer, build_scheduler
+from pretrain.optim import build_optimizer
 from tests.pretrain.test_optim import tiny_model
 
 
@@ -31,25 +31,23 @@ def _prepared(acc: Accelerator, seed: int):
     model = tiny_model()
     cfg = TrainConfig(lr=1e-2, warmup_steps=1, max_steps=10)
     opt = build_optimizer(model, cfg)
-    sched = build_scheduler(opt, cfg)
-    return acc.prepare(model, opt, sched)
+    return acc.prepare(model, opt)
 
 
-def _train(model, opt, sched, steps: int) -> None:
+def _train(model, opt, steps: int) -> None:
     ids = torch.randint(5, 50, (2, 8))
     for _ in range(steps):
         out = model(input_ids=ids, labels=ids, drp_labels=torch.tensor([0, 2]))
         out.loss.backward()
         opt.step()
-        sched.step()
         opt.zero_grad()
 
 
 def test_save_is_complete_pruned_and_restores_everything(accelerator: Accelerator, tmp_path: Path):
-    model, opt, sched = _prepared(accelerator, seed=0)
+    model, opt = _prepared(accelerator, seed=0)
     ckpt = Checkpointer(accelerator, tmp_path, CheckpointConfig(every=1, keep_last=2, resume="auto"))
     for step in (1, 2, 3):
-        _train(model, opt, sched, 1)
+        _train(model, opt, 1)
         path = ckpt.save(
             TrainerState(step=step, samples_consumed=8 * step, config_hash="h"), {"hidden_size": 16}
         )
@@ -61,20 +59,19 @@ def test_save_is_complete_pruned_and_restores_everything(accelerator: Accelerato
         "model_config.json",
         "model.safetensors",
         "optimizer.bin",
-        "scheduler.bin",
         "random_states_0.pkl",
     }
     assert json.loads((path / "trainer_state.json").read_text())["samples_consumed"] == 24
     expected = {k: v.clone() for k, v in model.state_dict().items()}
     rng_after_save = torch.rand(3)
 
-    _train(model, opt, sched, 2)  # move away from the checkpoint, then restore it
+    _train(model, opt, 2)  # move away from the checkpoint, then restore it
     assert ckpt.resume_path() == path
     state = ckpt.load(path, expected_hash="h")
     assert state.step == 3 and state.samples_consumed == 24
     for k, v in model.state_dict().items():
         assert torch.equal(v, expected[k]), k
-    assert sched.scheduler.last_epoch == 3
+    assert not (path / "scheduler.bin").exists()  # the lr schedule is a function of the step: nothing saved
     assert torch.equal(torch.rand(3), rng_after_save)  # RNG state restored too
     with pytest.raises(PipelineError, match="another data/model config"):
         ckpt.load(path, expected_hash="other")

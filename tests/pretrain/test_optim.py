@@ -11,7 +11,8 @@ from transformers import BertConfig
 
 from pretrain.config import TrainConfig
 from pretrain.model import LinkBertForPreTraining
-from pretrain.optim import Lamb, WarmupLinearDecay, build_optimizer, build_scheduler, param_groups
+from pretrain.optim import Lamb, build_optimizer, param_groups
+from pretrain.schedule import LrSchedule, WarmupLinearDecay
 
 
 def tiny_model() -> LinkBertForPreTraining:
@@ -75,20 +76,21 @@ def test_warmup_then_linear_decay_to_min_ratio():
     assert WarmupLinearDecay(0, 10, 0.0)(0) == 1.0
 
 
-def test_scheduler_state_round_trips():
+def test_the_schedule_is_a_function_of_the_config_and_the_step():
+    """A resumed run rebuilds the schedule from its config: the lr of update 5 is the same whether 5 updates
+    ran before or none did, and the schedule holds no state to save."""
     cfg = TrainConfig(lr=1.0, warmup_steps=3, max_steps=10, min_lr_ratio=0.0)
     opt = build_optimizer(tiny_model(), cfg)
-    sched = build_scheduler(opt, cfg)
-    for _ in range(5):
+    schedule = LrSchedule.for_groups(opt.param_groups, cfg)
+    for update in range(5):
+        schedule.apply(opt.param_groups, update)
         opt.step()
-        sched.step()
-    state = sched.state_dict()
-    opt2 = build_optimizer(tiny_model(), cfg)
-    sched2 = build_scheduler(opt2, cfg)
-    sched2.load_state_dict(state)
-    assert sched2.last_epoch == 5
-    assert sched2.get_last_lr() == sched.get_last_lr()
-    assert math.isclose(sched.get_last_lr()[0], 1.0 - 2 / 7)
+    resumed = build_optimizer(tiny_model(), cfg)
+    again = LrSchedule.for_groups(resumed.param_groups, cfg)
+    assert again == schedule  # frozen dataclasses of config values: nothing private to restore
+    assert again.apply(resumed.param_groups, 5) == schedule.apply(opt.param_groups, 5)
+    assert math.isclose(resumed.param_groups[0]["lr"], 1.0 - 2 / 7)
+    assert [g["lr"] for g in resumed.param_groups] == [g["lr"] for g in opt.param_groups]
 
 
 def test_fresh_parameters_get_their_own_groups_lr_and_schedule():
@@ -102,12 +104,11 @@ def test_fresh_parameters_get_their_own_groups_lr_and_schedule():
     assert [g["fresh"] for g in opt.param_groups] == [False, False, True, True]
     for group in opt.param_groups:
         assert all((names[id(p)] in fresh) == group["fresh"] for p in group["params"])
-    sched = build_scheduler(opt, cfg)
+    schedule = LrSchedule.for_groups(opt.param_groups, cfg)
     lrs = []
-    for _ in range(12):
-        lrs.append([g["lr"] for g in opt.param_groups])
+    for update in range(12):
+        lrs.append(schedule.apply(opt.param_groups, update))
         opt.step()
-        sched.step()
     held, heads = [row[0] for row in lrs], [row[2] for row in lrs]
     assert held[:4] == [0.0] * 4 and held[4:6] == pytest.approx([5e-4, 1e-3])
     assert held[6] == pytest.approx(1e-3) and held[7] == pytest.approx(1e-3 * (1 - 1 / 6))
@@ -116,5 +117,5 @@ def test_fresh_parameters_get_their_own_groups_lr_and_schedule():
     # Without fresh parameters (a model from scratch) nothing is held: BERT's two groups, one schedule.
     plain = build_optimizer(tiny_model(), cfg)
     assert len(plain.param_groups) == 2
-    build_scheduler(plain, cfg)
+    LrSchedule.for_groups(plain.param_groups, cfg).apply(plain.param_groups, 0)
     assert plain.param_groups[0]["lr"] == pytest.approx(5e-4)
