@@ -53,6 +53,7 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from formats import run as run_format  # noqa: E402
 from pipeline.atomic import write_text_atomic  # noqa: E402
 from pipeline.paths import resolve_path  # noqa: E402
 from pipeline.tree import load_config  # noqa: E402
@@ -110,7 +111,7 @@ def overrides(args: argparse.Namespace, corpus: Path, out: Path, classes: int, n
 
 
 def run_ours(cfg) -> dict[int, dict]:
-    """`linkbert pretrain` in this process; its held-out evaluation rows by step (from metrics.jsonl)."""
+    """`linkbert pretrain` in this process; its held-out evaluation rows by step (from its metrics rows)."""
     from accelerate.state import AcceleratorState, GradientState
 
     from pretrain.trainer import run_pretrain
@@ -118,12 +119,12 @@ def run_ours(cfg) -> dict[int, dict]:
     run_dir = Path(cfg.train.output_root) / cfg.train.run_name
     shutil.rmtree(run_dir, ignore_errors=True)  # a bench run starts afresh
     try:
-        run_pretrain(cfg, config_path=None)
+        run_pretrain(cfg.pretraining(), config_path=None)
     finally:
         AcceleratorState._reset_state(reset_partial_state=True)
         GradientState._reset_state()
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return {r["step"]: r for r in rows if r.get("split") == "eval"}
+    _, evals = run_format.split_rows(run_format.read_metrics(run_dir))
+    return {r["step"]: r for r in evals}
 
 
 def unmasked(batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -22,7 +22,6 @@ resumed run vs the straight one), zero2_tokens_per_s (vs the straight single-pro
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -37,6 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SAMPLE = ROOT / "tests" / "data" / "wiki" / "enwiki-sample.xml.bz2"
 CONFIGS = ROOT / "configs"
+sys.path.insert(0, str(ROOT))
+
+from formats import run as run_format  # noqa: E402
 
 
 def run(cmd: list[str], env: dict[str, str], log: Path) -> str:
@@ -54,8 +56,7 @@ def run(cmd: list[str], env: dict[str, str], log: Path) -> str:
 
 
 def train_rows(run_dir: Path) -> list[dict]:
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [r for r in rows if r.get("split") == "train"]
+    return [r for r in run_format.read_metrics(run_dir) if r.get("split") == "train"]
 
 
 def result(name: str, value: float, unit: str, baseline: float) -> None:

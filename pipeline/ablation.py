@@ -24,30 +24,25 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from formats import export as export_format
+from formats import run as run_format
 from pipeline.atomic import atomic_path, write_text_atomic
 from pipeline.errors import PipelineError
-from pipeline.summary import read_metrics
 
 FIXED = ("step", "mlm_loss", "drp_acc", "baseline_cosine_acc", "drp_majority_acc")
-EVAL_FILE = Path("export") / "eval.json"  # where `linkbert ablation` evaluates each run's export
 
 
 def last_eval(run: Path) -> dict[str, Any]:
     """The run's last held-out evaluation, with the cross-document retrieval of its export's eval.json
     (`retrieval_mrr_<ranker>`, `retrieval_r@1_<ranker>`) when there is one."""
-    import json
-
-    _, evals = read_metrics(run / "metrics.jsonl")
+    _, evals = run_format.split_rows(run_format.read_metrics(run))
     if not evals:
         raise PipelineError(
-            f"{run / 'metrics.jsonl'} has no held-out evaluation row: the run did not reach an eval step "
+            f"{run_format.metrics_path(run)} has no held-out evaluation row: the run did not reach an eval step "
             f"(eval.every, or train.max_steps); rerun it"
         )
     row = dict(evals[-1])
-    try:
-        exported = json.loads((run / EVAL_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        exported = {}
+    exported = export_format.read_eval(run / export_format.RUN_EXPORT_DIR)
     for ranker, figures in ((exported.get("retrieval") or {}).get("rankers") or {}).items():
         row[f"retrieval_mrr_{ranker}"] = figures.get("mrr")
         row[f"retrieval_r@1_{ranker}"] = figures.get("recall@1")

@@ -129,7 +129,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     # --resume first, so an explicit checkpoint.resume=DIR override (make resume ARGS=...) wins over it
     extra = [f"checkpoint.resume={args.resume}"] if args.resume else []
     cfg = load_config(args.config, [*extra, *args.overrides])
-    return run_pretrain(cfg, config_path=args.config) or 0
+    return run_pretrain(cfg.pretraining(), config_path=args.config) or 0
 
 
 def _preflight(args: argparse.Namespace) -> int:
@@ -137,7 +137,7 @@ def _preflight(args: argparse.Namespace) -> int:
 
     extra = [f"checkpoint.resume={args.resume}"] if args.resume else []
     cfg = load_config(args.config, [*extra, *args.overrides])
-    return run_preflight(cfg, launch=args.launch, resume=cfg.checkpoint.resume)
+    return run_preflight(cfg.pretraining(), launch=args.launch, resume=cfg.checkpoint.resume)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -156,7 +156,7 @@ def _eval(args: argparse.Namespace) -> int:
         model_dir=args.model,
         corpus_dir=args.corpus,
         output=args.output,
-        cfg=_config(args),
+        cfg=_config(args).pretraining(),
         pairs=args.pairs,
     )
     return 0

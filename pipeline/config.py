@@ -235,12 +235,22 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_tree(tree: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
+def load_tree(
+    tree: type[T],
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    *,
+    own_sections_only: bool = False,
+) -> T:
     """Read a preset into dataclass `tree` (the defaults when `path` is None), apply overrides, validate
-    everything."""
+    everything. `own_sections_only`: sections of the file that `tree` does not have are left out unread
+    (a stage reading the whole tree a run recorded; the sections of other stages are theirs to check)."""
     data = read_yaml(path) if path is not None else {}
     overrides = list(overrides or [])
     data = merge_overrides(data, overrides)
+    if own_sections_only:
+        names = {f.name for f in dataclasses.fields(tree)}  # type: ignore[arg-type]
+        data = {k: v for k, v in data.items() if k in names}
     try:
         return from_dict(tree, data)
     except ConfigError as e:

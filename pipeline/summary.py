@@ -1,30 +1,22 @@
 """`linkbert summary`: what a pipeline run produced, read back from its outputs on disk.
 
-Reads only the stage outputs (manifests, stats, config.yaml, metrics.jsonl, eval.json), so it describes
+Reads only the stage outputs (manifests, stats, and the run and export folders through `formats/`), so it describes
 what is really there, not what a command believed it wrote. A missing output shows as `-`.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from formats import documents
+from formats import export as export_format
 from formats import graph as graph_format
+from formats import run as run_format
 from formats import segments as segments_format
 from pipeline.errors import PipelineError
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except json.JSONDecodeError as e:
-        raise PipelineError(f"{path} is not valid JSON ({e}); rerun the stage that writes it") from e
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -34,28 +26,6 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         return {}
     except yaml.YAMLError as e:
         raise PipelineError(f"{path} is not valid YAML ({e}); it is written by `linkbert pretrain`") from e
-
-
-def read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Train rows and eval rows of a run's metrics.jsonl, in file order."""
-    train: list[dict[str, Any]] = []
-    evals: list[dict[str, Any]] = []
-    if not path.is_file():
-        return train, evals
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            if number == len(lines):  # a run killed mid-write leaves at most a cut last line
-                break
-            raise PipelineError(
-                f"{path}:{number} is not a JSON object ({e}); the metrics file is damaged"
-            ) from e
-        (evals if row.get("split") == "eval" else train).append(row)
-    return train, evals
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -173,9 +143,9 @@ def _corpus_rows(corpus: Path) -> list[tuple[str, str]]:
 
 
 def _run_rows(run: Path) -> list[tuple[str, str]]:
-    config = _read_yaml(run / "config.yaml")
-    train, evals = read_metrics(run / "metrics.jsonl")
-    checkpoints = sorted(p.name for p in (run / "checkpoints").glob("step-*") if (p / "COMPLETE").exists())
+    config = _read_yaml(run / run_format.CONFIG_FILE)
+    train, evals = run_format.split_rows(run_format.read_metrics(run))
+    checkpoints = [p.name for p in reversed(run_format.complete_checkpoints(run_format.checkpoints_dir(run)))]
     max_steps = (config.get("train") or {}).get("max_steps")
     rows = [("run", _where(run)), ("DRP relations", _drp_setup(config))]
     if train:
@@ -198,12 +168,12 @@ def _run_rows(run: Path) -> list[tuple[str, str]]:
                 f"held-out DRP accuracy (step {_fmt(last_eval.get('step'))})",
                 f"{_fmt(last_eval.get('drp_acc'))} ({_per_class(last_eval)}){_baselines(last_eval)}",
             ),
-            ("held-out DRP pictures", _where(run / "plots")),
+            ("held-out DRP pictures", _where(run / run_format.PLOTS_DIR)),
         ]
     rows += [
-        ("checkpoints", f"{', '.join(checkpoints) or '-'} in {_where(run / 'checkpoints')}"),
-        ("config", _where(run / "config.yaml")),
-        ("metrics", _where(run / "metrics.jsonl")),
+        ("checkpoints", f"{', '.join(checkpoints) or '-'} in {_where(run_format.checkpoints_dir(run))}"),
+        ("config", _where(run / run_format.CONFIG_FILE)),
+        ("metrics", _where(run_format.metrics_path(run))),
         ("tensorboard", _where(run / "tb")),
         ("wandb", _where(run / "wandb")),
     ]
@@ -211,8 +181,8 @@ def _run_rows(run: Path) -> list[tuple[str, str]]:
 
 
 def _model_rows(model: Path) -> list[tuple[str, str]]:
-    manifest = _read_json(model / "linkbert_export.json")
-    ev = _read_json(model / "eval.json")
+    manifest = export_format.read_manifest(model)
+    ev = export_format.read_eval(model)
     rows = [
         ("exported model", _where(model)),
         ("exported from", f"step {_fmt(manifest.get('step'))} ({_fmt(manifest.get('checkpoint'))})"),
@@ -227,7 +197,7 @@ def _model_rows(model: Path) -> list[tuple[str, str]]:
             *_verdict(ev),
             *_retrieval(ev),
         ]
-    rows.append(("eval.json", _where(model / "eval.json")))
+    rows.append((export_format.EVAL_FILE, _where(model / export_format.EVAL_FILE)))
     return rows
 
 

@@ -1,14 +1,14 @@
 """The whole configuration tree: every stage's section side by side, as a preset file holds them.
 
 The stages own their sections (`corpus/config.py`, `graph/config.py`, `pretrain/config.py`); the config
-machinery (`pipeline/config.py`) knows none of them. This module puts them together for what sees the
-whole pipeline: the command line, the corpus build, and pretraining, whose run records the tree it
-was started with. It sits above the corpus stages and beside pretraining, so importing a corpus stage
-never loads pretraining's config.
+machinery knows none of them. This module puts them together for what sees the whole pipeline: the
+command line, the corpus build and the ablations. Each stage is handed its own sections
+(`PipelineConfig.pretraining()` for pretraining).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from pretrain.config import (
     EvalConfig,
     LoggingConfig,
     ModelConfig,
+    PretrainConfig,
     TrainConfig,
 )
 
@@ -40,6 +41,10 @@ class PipelineConfig:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def pretraining(self) -> PretrainConfig:
+        """Pretraining's sections: what `linkbert pretrain`, export and eval are given."""
+        return PretrainConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(PretrainConfig)})
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> PipelineConfig:

@@ -222,9 +222,6 @@ def frozen_cosine_baseline(corpus: Any, heldout: Any, cfg: Any) -> CosineBaselin
     )
 
 
-BASELINE_FILE = (
-    "baselines.json"  # runs/NAME/baselines.json: the frozen-cosine baseline of the run's held-out set
-)
 
 
 def baseline_key(heldout: Any, cfg: Any) -> str:
@@ -289,7 +286,6 @@ def _float(value: Any) -> float:
 
 
 __all__ = [
-    "BASELINE_FILE",
     "COSINE_PREFIX",
     "CosineBaseline",
     "CosineThresholds",

@@ -20,7 +20,7 @@ from formats import segments as segments_format
 from formats.version import peek_json
 from pipeline.config import to_dict
 from pipeline.paths import resolve_path
-from pipeline.tree import PipelineConfig
+from pretrain.config import PretrainConfig
 
 DEFAULT_LICENSE = "apache-2.0"  # the project's license, for models trained from scratch
 MODEL_KEYS = (
@@ -85,7 +85,7 @@ def corpus_languages(corpus_dir: Path) -> list[str]:
     return found
 
 
-def hub_metadata(cfg: PipelineConfig, corpus_dir: Path) -> dict[str, Any]:
+def hub_metadata(cfg: PretrainConfig, corpus_dir: Path) -> dict[str, Any]:
     hub_id, license_ = base_model(cfg.model.init_from)
     meta: dict[str, Any] = {
         "library_name": "transformers",
@@ -108,11 +108,11 @@ def hub_metadata(cfg: PipelineConfig, corpus_dir: Path) -> dict[str, Any]:
     return meta
 
 
-def front_matter(cfg: PipelineConfig, corpus_dir: Path) -> list[str]:
+def front_matter(cfg: PretrainConfig, corpus_dir: Path) -> list[str]:
     return ["---", yaml.safe_dump(hub_metadata(cfg, corpus_dir), sort_keys=False).rstrip(), "---"]
 
 
-def resolved_config(cfg: PipelineConfig, model_config: Any, corpus_dir: Path) -> dict[str, Any]:
+def resolved_config(cfg: PretrainConfig, model_config: Any, corpus_dir: Path) -> dict[str, Any]:
     """The run's config with the exported model's sizes and the corpus's recorded sections."""
     data = to_dict(cfg)
     for key in MODEL_KEYS:
@@ -129,7 +129,7 @@ def resolved_config(cfg: PipelineConfig, model_config: Any, corpus_dir: Path) ->
     return data
 
 
-def resolved_config_yaml(cfg: PipelineConfig, model_config: Any, corpus_dir: Path) -> str:
+def resolved_config_yaml(cfg: PretrainConfig, model_config: Any, corpus_dir: Path) -> str:
     return yaml.safe_dump(resolved_config(cfg, model_config, corpus_dir), sort_keys=False).rstrip()
 
 

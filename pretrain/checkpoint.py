@@ -1,14 +1,12 @@
-"""Checkpoints of a run: `runs/NAME/checkpoints/step-XXXXXXXX/`, atomic, newest-complete resume, keep last K.
+"""Saving and restoring a run's full training state: atomic, newest-complete resume, keep last K.
 
-Layout of one checkpoint (docs/formats.md):
-- accelerate `save_state` output: model weights (`model.safetensors`, or DeepSpeed's `pytorch_model/`
-  folder of ZeRO shards), optimizer, scheduler, grad scaler, `random_states_<rank>.pkl` of every rank;
-- `trainer_state.json`: `TrainerState` below (step, next sample number, tokens seen, ...);
-- `model_config.json`: the model's `BertConfig` (+ `num_drp_labels`), so export needs no run config;
-- `COMPLETE`: written last, a JSON object with the step and the size of every other file. A folder
-  without it was cut off mid-write and is never resumed from.
+The folder layout (`checkpoints/step-XXXXXXXX/`, the temp folder, the completion marker and the files
+beside accelerate's state) is the run contract's, `formats/run.py`. A checkpoint holds accelerate's
+`save_state` output (model weights, or DeepSpeed's folder of ZeRO shards; optimizer; grad scaler; the RNG
+states of every rank), the `TrainerState` below, and the model's `BertConfig` so export needs no run
+config. The lr schedule is a function of the step (`pretrain/schedule.py`): nothing of it is saved.
 
-Every rank writes into `.step-XXXXXXXX.tmp/`; rank 0 renames it once all ranks are done.
+Every rank writes into the temp folder; rank 0 renames it once all ranks are done, then writes the marker.
 
 Resume fails open: `checkpoint.resume=auto` takes the newest checkpoint that is complete *and* loads.
 A listed file that is missing, has another size or does not parse (a deleted or truncated file, a disk
@@ -22,7 +20,6 @@ import dataclasses
 import json
 import logging
 import os
-import re
 import shutil
 import struct
 import zipfile
@@ -33,16 +30,13 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
-from pipeline.atomic import _fsync_dir, write_json_atomic, write_text_atomic
+from formats import run as run_format
+from formats.run import STATE_FILE, is_complete, list_checkpoints
+from pipeline.atomic import _fsync_dir, write_json_atomic
 from pipeline.errors import PipelineError
-from pretrain.config import CheckpointConfig
+from pretrain.config import CheckpointConfig, TrainConfig
 
 log = logging.getLogger(__name__)
-
-MARKER = "COMPLETE"
-STATE_FILE = "trainer_state.json"
-MODEL_CONFIG_FILE = "model_config.json"
-_STEP_DIR = re.compile(r"^step-(\d{8})$")
 
 
 @dataclass
@@ -71,26 +65,20 @@ class TrainerState:
             ) from e
 
 
-def step_dir_name(step: int) -> str:
-    return f"step-{step:08d}"
-
-
-def is_complete(path: Path) -> bool:
-    return (path / MARKER).is_file()
+def finished_note(run_dir: Path, step: int, train: TrainConfig) -> str | None:
+    """The sentence for a run whose restored step already reached `train.max_steps`, else None."""
+    if step < train.max_steps:
+        return None
+    name = train.run_name
+    return (
+        f"run {run_dir} already finished: step {step} of train.max_steps={train.max_steps}, nothing to "
+        f"train. Export it (make export RUN={name}), or raise train.max_steps to train further "
+        f"(make resume RUN={name} ARGS=train.max_steps=N)"
+    )
 
 
 class DamagedCheckpoint(PipelineError):
     """A complete checkpoint whose files are missing, truncated or unreadable."""
-
-
-def listed_files(path: Path) -> dict[str, int] | None:
-    """The file sizes the marker recorded, or None for a marker of the older plain-text form."""
-    try:
-        data = json.loads((path / MARKER).read_text())
-    except (OSError, ValueError):
-        return None
-    files = data.get("files") if isinstance(data, dict) else None
-    return {str(k): int(v) for k, v in files.items()} if isinstance(files, dict) else None
 
 
 def _file_problem(file: Path) -> str | None:
@@ -117,7 +105,7 @@ def _file_problem(file: Path) -> str | None:
 
 def checkpoint_problem(path: Path) -> str | None:
     """What is wrong with a complete checkpoint's files, naming the file; None when all look loadable."""
-    listed = listed_files(path)
+    listed = run_format.listed_files(path)
     if listed is not None:
         for name, size in sorted(listed.items()):
             file = path / name
@@ -125,11 +113,7 @@ def checkpoint_problem(path: Path) -> str | None:
                 return f"{file} is missing"
             if file.stat().st_size != size:
                 return f"{file} has {file.stat().st_size} bytes, {size} were written"
-    names = (
-        sorted(listed)
-        if listed is not None
-        else sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file() and p.name != MARKER)
-    )
+    names = run_format.stored_files(path)
     if STATE_FILE not in names:
         return f"{path / STATE_FILE} is missing"
     for name in names:
@@ -139,33 +123,12 @@ def checkpoint_problem(path: Path) -> str | None:
     return None
 
 
-def list_checkpoints(checkpoints_dir: Path) -> list[tuple[int, Path]]:
-    """All `step-XXXXXXXX` folders (complete or not), oldest first."""
-    if not checkpoints_dir.is_dir():
-        return []
-    found = []
-    for entry in checkpoints_dir.iterdir():
-        match = _STEP_DIR.match(entry.name)
-        if match and entry.is_dir():
-            found.append((int(match.group(1)), entry))
-    return sorted(found)
-
-
-def newest_complete(checkpoints_dir: Path) -> Path | None:
-    """The newest checkpoint with its marker; folders without one are named in a warning and skipped."""
-    for _, path in reversed(list_checkpoints(checkpoints_dir)):
-        if is_complete(path):
-            return path
-        log.warning("ignoring checkpoint %s: no %s marker (cut off mid-write)", path, MARKER)
-    return None
-
-
 class Checkpointer:
     """Saves and restores the full training state through one `Accelerator` (all ranks call every method)."""
 
     def __init__(self, accelerator: Accelerator, run_dir: Path, cfg: CheckpointConfig) -> None:
         self.accelerator = accelerator
-        self.dir = Path(run_dir) / "checkpoints"
+        self.dir = run_format.checkpoints_dir(run_dir)
         self.cfg = cfg
 
     # --- resume ----------------------------------------------------------------------------------
@@ -177,12 +140,7 @@ class Checkpointer:
         if spec == "none":
             return []
         if spec == "auto":
-            found = []
-            for _, path in reversed(list_checkpoints(self.dir)):
-                if is_complete(path):
-                    found.append(path)
-                else:
-                    log.warning("ignoring checkpoint %s: no %s marker (cut off mid-write)", path, MARKER)
+            found = run_format.complete_checkpoints(self.dir)
             if not found:
                 log.info(
                     "checkpoint.resume=auto: no complete checkpoint in %s, starting from step 0", self.dir
@@ -192,10 +150,7 @@ class Checkpointer:
         if not path.is_dir():
             raise PipelineError(f"checkpoint.resume={spec}: no such checkpoint folder")
         if not is_complete(path):
-            raise PipelineError(
-                f"checkpoint {path} has no {MARKER} marker (cut off mid-write); resume from an older one "
-                "or use --resume auto"
-            )
+            raise PipelineError(f"{run_format.cut_off(path)}; resume from an older one or use --resume auto")
         return [path]
 
     def resume_path(self) -> Path | None:
@@ -264,8 +219,8 @@ class Checkpointer:
 
     def save(self, state: TrainerState, model_config: dict[str, Any]) -> Path:
         acc = self.accelerator
-        final = self.dir / step_dir_name(state.step)
-        tmp = self.dir / f".{step_dir_name(state.step)}.tmp"
+        final = self.dir / run_format.step_dir_name(state.step)
+        tmp = run_format.pending_dir(self.dir, state.step)
         if acc.is_main_process:
             self.dir.mkdir(parents=True, exist_ok=True)
             if tmp.exists():  # left by a crash during an earlier save of the same step
@@ -275,16 +230,13 @@ class Checkpointer:
         acc.wait_for_everyone()
         if acc.is_main_process:
             write_json_atomic(tmp / STATE_FILE, dataclasses.asdict(state))
-            write_json_atomic(tmp / MODEL_CONFIG_FILE, model_config)
+            write_json_atomic(tmp / run_format.MODEL_CONFIG_FILE, model_config)
             if final.exists():  # an incomplete folder of the same step from a crashed run
                 shutil.rmtree(final)
             files = {str(p.relative_to(tmp)): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
             os.replace(tmp, final)
             _fsync_dir(self.dir)
-            # The sizes let a resume tell a truncated or deleted file from a whole one without loading it.
-            write_text_atomic(
-                final / MARKER, json.dumps({"step": state.step, "files": files}, indent=1) + "\n"
-            )
+            run_format.write_complete(final, state.step, files)
             self._prune()
         # No rank may exit (or resume training) before the checkpoint is complete.
         acc.wait_for_everyone()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.config import load_tree
 from pretrain.relations import DEFAULT_RELATIONS, RELATIONS
 
 log = logging.getLogger(__name__)
@@ -254,3 +256,24 @@ class EvalConfig:
             raise ValueError(
                 "eval.baseline_fit_pairs and eval.retrieval_queries must be >= 0, eval.retrieval_candidates >= 1"
             )
+
+
+@dataclass
+class PretrainConfig:
+    """Pretraining's sections of the configuration tree: what a run reads, and records in its config.yaml.
+
+    The corpus stages' sections sit beside these in a preset (`pipeline/tree.py` puts the whole tree
+    together); pretraining reads a corpus only through its folder (`data.corpus`)."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    drp: DrpConfig = field(default_factory=DrpConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def load_pretrain_config(path: str | Path | None = None, overrides: list[str] | None = None) -> PretrainConfig:
+    """Pretraining's sections of a preset or of a run's saved config, validated; other sections are left out."""
+    return load_tree(PretrainConfig, path, overrides, own_sections_only=True)

@@ -1,6 +1,6 @@
 """Pictures of held-out DRP: per-relation accuracy over steps, and the confusion matrix of the last evaluation.
 
-Both are drawn from the `split: eval` rows of a run's metrics.jsonl, so the trainer (into the run folder)
+Both are drawn from the held-out evaluation rows of a run's metrics (`formats/run.py`), so the trainer (into the run folder)
 and the export (into the model card) make the same pictures from the same numbers.
 """
 

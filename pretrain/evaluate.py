@@ -19,9 +19,11 @@ from torch import distributed as dist
 from torch import nn
 from torch.nn import functional as F
 
+from formats import export as export_format
+from formats import run as run_format
 from pipeline.errors import PipelineError
 from pretrain.collator import IGNORE_INDEX
-from pretrain.config import APART_READOUTS
+from pretrain.config import APART_READOUTS, load_pretrain_config
 from pretrain.heldout import baselines
 from pretrain.relations import DEFAULT_RELATIONS
 
@@ -334,28 +336,23 @@ __all__ = [
 
 
 def _saved_run_config(model_dir: Path, fallback: Any) -> Any:
-    from pipeline.tree import load_config
-    from pretrain.export import RUN_CONFIG_FILE
-
-    path = model_dir / RUN_CONFIG_FILE
+    path = model_dir / export_format.RUN_CONFIG_FILE
     if path.is_file():
-        return load_config(path)
+        return load_pretrain_config(path)
     log.warning(
         "%s has no %s (not exported by `linkbert export`): the held-out split comes from the given config",
         model_dir,
-        RUN_CONFIG_FILE,
+        export_format.RUN_CONFIG_FILE,
     )
     return fallback
 
 
 def _check_corpus(folder: Path, corpus_path: Path, *, explicit: bool) -> None:
     """The export's tokenizer must be the corpus's; without --corpus, the corpus must be the run's own."""
-    from pretrain.export import EXPORT_MANIFEST
     from pretrain.pin import corpus_identity, describe, mismatch
 
-    try:
-        manifest = json.loads((folder / EXPORT_MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    manifest = export_format.read_manifest(folder)
+    if not manifest:
         return  # not made by `linkbert export`: only the vocabulary size can be checked (below)
     now = corpus_identity(corpus_path)
     pinned = manifest.get("tokenizer_hash")
@@ -457,7 +454,7 @@ def run_eval(
         )
         out_dir = Path(output).parent if output is not None else folder
         plot_retrieval(metrics["retrieval"], out_dir / RETRIEVAL_PLOT)
-    out = Path(output) if output is not None else folder / "eval.json"
+    out = Path(output) if output is not None else folder / export_format.EVAL_FILE
     write_metrics(metrics, out)
     if output is None:  # the export's own card gets the figures of its own eval.json
         from pretrain.model_card import add_eval_section, eval_section
@@ -469,23 +466,20 @@ def run_eval(
     return metrics
 
 
-RETRIEVAL_PLOT = "retrieval.png"
+RETRIEVAL_PLOT = export_format.RETRIEVAL_PLOT
 
 
 def _baseline_cache(folder: Path) -> Path:
     """Where the frozen-cosine baseline of the run is cached: the run folder of the export's manifest
     (the trainer computed it there), else the export folder itself."""
-    from pretrain.baselines import BASELINE_FILE
-    from pretrain.export import EXPORT_MANIFEST
-
     try:
-        manifest = json.loads((folder / EXPORT_MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        manifest = export_format.read_manifest(folder)
+    except PipelineError:
         manifest = {}
     run_dir = Path(manifest["run_dir"]) if manifest.get("run_dir") else None
     if run_dir is not None and run_dir.is_dir() and os.access(run_dir, os.W_OK):
-        return run_dir / BASELINE_FILE
-    return folder / BASELINE_FILE
+        return run_dir / run_format.BASELINE_FILE
+    return folder / run_format.BASELINE_FILE
 
 
 def _heldout_report(

@@ -28,17 +28,17 @@ from typing import Any
 
 import torch
 
+from formats import export as export_format
+from formats import run as run_format
 from formats import segments as segments_format
 from pipeline.atomic import atomic_dir, write_json_atomic
 from pipeline.errors import PipelineError
 from pipeline.paths import resolve_path
-from pipeline.tree import PipelineConfig, load_config
+from pretrain.config import PretrainConfig, load_pretrain_config
 
 log = logging.getLogger(__name__)
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-EXPORT_MANIFEST = "linkbert_export.json"
-RUN_CONFIG_FILE = "linkbert_config.yaml"
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
 # What standard transformers can build from the folder with every weight it needs; the DRP head is
 # extra to it (LinkBertForPreTraining reads it).
@@ -65,8 +65,6 @@ class CheckpointSource:
 
 def find_checkpoint(checkpoint: str, run_dir: str | None) -> CheckpointSource:
     """`checkpoint` is a folder, or `auto` for the newest complete checkpoint of `run_dir`."""
-    from pretrain.checkpoint import MARKER, MODEL_CONFIG_FILE, STATE_FILE, newest_complete
-
     if checkpoint == "auto":
         if run_dir is None:
             raise PipelineError(
@@ -75,45 +73,35 @@ def find_checkpoint(checkpoint: str, run_dir: str | None) -> CheckpointSource:
         run = Path(run_dir)
         if not run.is_dir():
             raise PipelineError(f"run folder {run} does not exist")
-        found = newest_complete(run / "checkpoints")
+        checkpoints = run_format.checkpoints_dir(run)
+        found = run_format.newest_complete(checkpoints)
         if found is None:
             raise PipelineError(
-                f"{run / 'checkpoints'} has no complete checkpoint (a folder step-XXXXXXXX with a {MARKER} "
-                "marker): train longer or pass --checkpoint DIR"
+                f"{checkpoints} has no complete checkpoint (a folder step-XXXXXXXX with a "
+                f"{run_format.COMPLETE_MARKER} marker): train longer or pass --checkpoint DIR"
             )
         path = found
     else:
         path = Path(checkpoint)
         if not path.is_dir():
             raise PipelineError(f"checkpoint folder {path} does not exist")
-        if not (path / MARKER).is_file():
+        if not run_format.is_complete(path):
             raise PipelineError(
-                f"checkpoint {path} has no {MARKER} marker: it was cut off mid-write; export an older "
-                "checkpoint, or use --checkpoint auto --run RUN"
+                f"{run_format.cut_off(path)}; export an older checkpoint, or use --checkpoint auto --run RUN"
             )
-    if not (path / MODEL_CONFIG_FILE).is_file():
+    model_file = path / run_format.MODEL_CONFIG_FILE
+    if not model_file.is_file():
         raise PipelineError(
-            f"{path} has no {MODEL_CONFIG_FILE}: not a checkpoint of `linkbert pretrain` "
+            f"{path} has no {model_file.name}: not a checkpoint of `linkbert pretrain` "
             "(expected runs/NAME/checkpoints/step-XXXXXXXX/)"
         )
-    model_config = _read_json(path / MODEL_CONFIG_FILE)
-    trainer_state = _read_json(path / STATE_FILE) if (path / STATE_FILE).is_file() else {}
+    model_config = run_format.read_checkpoint_json(model_file)
+    state_file = path / run_format.STATE_FILE
+    trainer_state = run_format.read_checkpoint_json(state_file) if state_file.is_file() else {}
     run = Path(run_dir) if run_dir is not None else path.parent.parent
     return CheckpointSource(path=path, run_dir=run, model_config=model_config, trainer_state=trainer_state)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise PipelineError(
-            f"{path} is unreadable ({e}); the checkpoint is damaged, export another one"
-        ) from e
-    if not isinstance(data, dict):
-        raise PipelineError(
-            f"{path} does not hold a JSON object; the checkpoint is damaged, export another one"
-        )
-    return data
 
 
 def _deepspeed_tag(path: Path) -> str | None:
@@ -188,14 +176,14 @@ def build_exported_model(source: CheckpointSource) -> Any:
 # Run config, tokenizer
 
 
-def load_run_config(run_dir: Path) -> PipelineConfig:
-    path = run_dir / "config.yaml"
+def load_run_config(run_dir: Path) -> PretrainConfig:
+    path = run_dir / run_format.CONFIG_FILE
     if not path.is_file():
         raise PipelineError(
             f"{path} does not exist: the run's config names the corpus (and its tokenizer); "
-            "pass --run runs/NAME, the folder that holds the run's config.yaml"
+            f"pass --run runs/NAME, the folder that holds the run's {run_format.CONFIG_FILE}"
         )
-    return load_config(path)
+    return load_pretrain_config(path)
 
 
 def export_tokenizer(corpus_dir: Path, out: Path, *, vocab_size: int, max_length: int) -> Any:
@@ -239,13 +227,13 @@ def _fix_config(out: Path, source: CheckpointSource, relations: tuple[str, ...])
 
 
 def _check_output(out: Path, dtype: str, force: bool) -> None:
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / EXPORT_MANIFEST).is_file())):
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not export_format.is_export(out))):
         raise PipelineError(
-            f"--output {out} exists and is not an earlier export (no {EXPORT_MANIFEST}); "
+            f"--output {out} exists and is not an earlier export (no {export_format.MANIFEST}); "
             "choose a new folder, or delete it first"
         )
-    earlier = _read_json(out / EXPORT_MANIFEST) if (out / EXPORT_MANIFEST).is_file() else None
-    if earlier is None:
+    earlier = export_format.read_manifest(out)
+    if not earlier:
         return
     if earlier.get("dtype") != dtype and not force:
         raise PipelineError(
@@ -282,7 +270,7 @@ def run_export(
         source.run_dir,
         corpus_dir,
         action="export",
-        hint=f"restore the pinned corpus folder, or point data.corpus in {source.run_dir / 'config.yaml'} back at it",
+        hint=f"restore the pinned corpus folder, or point data.corpus in {source.run_dir / run_format.CONFIG_FILE} back at it",
     )
     model = build_exported_model(source).to(DTYPES[dtype])
     log.info("exporting %s (step %d) to %s as %s", source.path, source.step, out, dtype)
@@ -295,8 +283,8 @@ def run_export(
             vocab_size=model.config.vocab_size,
             max_length=model.config.max_position_embeddings,
         )
-        shutil.copyfile(source.run_dir / "config.yaml", tmp / RUN_CONFIG_FILE)
-        write_json_atomic(tmp / "trainer_state.json", source.trainer_state)
+        shutil.copyfile(source.run_dir / run_format.CONFIG_FILE, tmp / export_format.RUN_CONFIG_FILE)
+        write_json_atomic(tmp / export_format.STATE_FILE, source.trainer_state)
         card = write_model_card(
             tmp,
             cfg=cfg,
@@ -309,8 +297,8 @@ def run_export(
             dtype=dtype,
         )
         _share_permissions(tmp)
-        write_json_atomic(
-            tmp / EXPORT_MANIFEST,
+        export_format.write_manifest(
+            tmp,
             {
                 "checkpoint": str(source.path.resolve()),
                 "run_dir": str(source.run_dir.resolve()),
@@ -325,7 +313,7 @@ def run_export(
                 "final_eval": card.final_eval,
             },
         )
-    (out / EXPORT_MANIFEST).chmod(_file_mode())
+    (out / export_format.MANIFEST).chmod(_file_mode())
     log.info("exported %s", out)
     return out
 
@@ -355,8 +343,6 @@ def _tokenizer_hash(corpus_dir: Path) -> str | None:
 
 __all__ = [
     "CheckpointSource",
-    "EXPORT_MANIFEST",
-    "RUN_CONFIG_FILE",
     "build_exported_model",
     "export_tokenizer",
     "find_checkpoint",

@@ -1,5 +1,5 @@
 """Training metrics: summed on the device per micro step, reduced across ranks once per logging window,
-written to `metrics.jsonl` (always), wandb and tensorboard (optional), and a progress bar on rank 0."""
+written to the run's metrics rows (always; `formats/run.py`), wandb and tensorboard (optional), and a progress bar on rank 0."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
+from formats import run as run_format
 from pipeline.atomic import write_text_atomic
 from pretrain.config import LoggingConfig
 
@@ -63,7 +64,7 @@ class MetricsLogger:
     ) -> None:
         self.acc = accelerator
         self.cfg = cfg
-        self.path = Path(run_dir) / "metrics.jsonl"
+        self.path = run_format.metrics_path(run_dir)
         self.class_names = tuple(drp_relations)  # the DRP head's labels, in order
         self.flops_per_token = flops_per_token
         self.peak_flops = peak_flops
@@ -246,8 +247,11 @@ def _init_wandb(cfg: LoggingConfig, run_dir: Path, run_name: str, run_config: di
             mode=mode,
             config=run_config,
         )
-    except Exception as e:  # wandb is a mirror of metrics.jsonl: losing it must not stop a training run
+    except Exception as e:  # wandb is a mirror of the metrics file: losing it must not stop a training run
         log.warning(
-            "wandb disabled: wandb.init failed (%s: %s); metrics.jsonl is still written", type(e).__name__, e
+            "wandb disabled: wandb.init failed (%s: %s); %s is still written",
+            type(e).__name__,
+            e,
+            run_format.metrics_path(run_dir),
         )
         return None

@@ -1,13 +1,12 @@
 """The README.md model card of an export: what was trained on what, for how long, and how well.
 
 Sources: the run's resolved config, the corpus's stats and manifests (corpus, graph, segments), the
-checkpoint's trainer state, and the run's `metrics.jsonl` (final held-out row, loss curves as a PNG).
+checkpoint's trainer state, and the run's metrics rows (final held-out row, loss curves as a PNG).
 A missing source leaves its section out with a note; it never fails an export.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -16,9 +15,10 @@ from typing import Any
 
 from formats import documents as documents_format
 from formats import graph as graph_format
+from formats import run as run_format
 from formats import segments as segments_format
-from pipeline.tree import PipelineConfig
 from pretrain.card_metadata import front_matter, resolved_config_yaml
+from pretrain.config import PretrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -45,21 +45,6 @@ class ModelCard:
     text: str
     final_eval: dict[str, Any] | None
     curves: bool
-
-
-def read_metrics(path: Path, *, up_to_step: int | None = None) -> list[dict[str, Any]]:
-    """Rows of a metrics.jsonl (a torn last line from a killed run is skipped)."""
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict) and (up_to_step is None or row.get("step", 0) <= up_to_step):
-            rows.append(row)
-    return rows
 
 
 def _fmt(value: Any) -> str:
@@ -113,7 +98,7 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> bool:
     return True
 
 
-def _data_section(cfg: PipelineConfig, corpus_dir: Path) -> list[str]:
+def _data_section(cfg: PretrainConfig, corpus_dir: Path) -> list[str]:
     lines = ["## Data", "", f"Corpus folder: `{cfg.data.corpus}`.", ""]
     graph = graph_format.peek_stats(corpus_dir) or graph_format.peek_manifest(corpus_dir)
     sources = [
@@ -147,7 +132,7 @@ def _eval_section(final: dict[str, Any] | None, pictures: list[str]) -> list[str
 
     lines = ["## Held-out evaluation", ""]
     if final is None:
-        return [*lines, "(no held-out evaluation in the run's metrics.jsonl up to this checkpoint)"]
+        return [*lines, "(no held-out evaluation in the run's metrics up to this checkpoint)"]
     lines.append(
         f"Step {final.get('step')}, {_fmt(final.get('mlm_tokens'))} masked tokens, "
         f"{_fmt(final.get('drp_examples'))} DRP pairs from held-out documents, equal counts per relation where "
@@ -182,7 +167,7 @@ def _eval_section(final: dict[str, Any] | None, pictures: list[str]) -> list[str
 def write_model_card(
     out: Path,
     *,
-    cfg: PipelineConfig,
+    cfg: PretrainConfig,
     run_dir: Path,
     corpus_dir: Path,
     step: int,
@@ -192,8 +177,8 @@ def write_model_card(
     dtype: str,
 ) -> ModelCard:
     """Write `out/README.md` (and `out/loss_curves.png` when the run logged metrics)."""
-    rows = read_metrics(run_dir / "metrics.jsonl", up_to_step=step)
-    evals = [r for r in rows if r.get("split") == "eval"]
+    rows = run_format.read_metrics(run_dir, up_to_step=step)
+    _, evals = run_format.split_rows(rows)
     final = evals[-1] if evals else None
     curves = plot_curves(rows, out / CURVES_FILE)
     from pretrain.drp_plots import write_drp_plots

@@ -14,12 +14,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from formats import run as run_format
 from formats import segments as segments_format
 from pipeline.atomic import write_json_atomic
 from pipeline.errors import PipelineError
 from pipeline.paths import resolve_path
 
-PIN_FILE = "corpus.json"
 # What identifies a corpus's contents (from segments/manifest.json); the folder is where it was.
 IDENTITY_KEYS = ("tokenizer_hash", "segments_hash", "graph_sha256", "num_tokens")
 
@@ -48,7 +48,7 @@ def describe(identity: dict[str, Any]) -> str:
 
 
 def read_pin(run_dir: str | Path) -> dict[str, Any] | None:
-    path = Path(run_dir) / PIN_FILE
+    path = Path(run_dir) / run_format.PIN_FILE
     if not path.is_file():
         return None
     try:
@@ -62,7 +62,7 @@ def read_pin(run_dir: str | Path) -> dict[str, Any] | None:
 
 def write_pin(run_dir: str | Path, corpus_dir: Path, given: str) -> dict[str, Any]:
     pin = {**corpus_identity(corpus_dir), "given": given}
-    write_json_atomic(Path(run_dir) / PIN_FILE, pin)
+    write_json_atomic(Path(run_dir) / run_format.PIN_FILE, pin)
     return pin
 
 
@@ -90,4 +90,4 @@ def check_pin(run_dir: str | Path, corpus_dir: str | Path, *, action: str, hint:
         raise PipelineError(f"{action}: run {run_dir} was trained on another corpus ({problem}); {hint}")
 
 
-__all__ = ["PIN_FILE", "check_pin", "corpus_identity", "mismatch", "read_pin", "resolved_corpus", "write_pin"]
+__all__ = ["check_pin", "corpus_identity", "mismatch", "read_pin", "resolved_corpus", "write_pin"]

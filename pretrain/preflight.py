@@ -19,7 +19,7 @@ import yaml
 
 from pipeline.errors import PipelineError
 from pipeline.paths import resolve_path
-from pipeline.tree import PipelineConfig
+from pretrain.config import PretrainConfig
 
 GIB = 1024**3
 # `make resume` of a run that already reached train.max_steps: nothing to launch (not an error).
@@ -75,7 +75,7 @@ class MemoryEstimate:
         return self.states + self.activations + self.logits + self.runtime
 
 
-def model_dims(cfg: PipelineConfig, vocab_size: int) -> dict[str, int]:
+def model_dims(cfg: PretrainConfig, vocab_size: int) -> dict[str, int]:
     """Layers, widths and vocabulary of the model the run builds (a warm start's own config.json)."""
     m = cfg.model
     dims = {
@@ -99,7 +99,7 @@ def model_dims(cfg: PipelineConfig, vocab_size: int) -> dict[str, int]:
 
 
 def estimate_memory(
-    cfg: PipelineConfig, dims: dict[str, int], micro_batch: int | None = None
+    cfg: PretrainConfig, dims: dict[str, int], micro_batch: int | None = None
 ) -> MemoryEstimate:
     """A rough upper estimate of one training process's peak memory.
 
@@ -146,7 +146,7 @@ def available_memory(shape: LaunchShape) -> int:
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")) // shape.per_machine
 
 
-def check_memory(cfg: PipelineConfig, dims: dict[str, int], shape: LaunchShape, available: int) -> str:
+def check_memory(cfg: PretrainConfig, dims: dict[str, int], shape: LaunchShape, available: int) -> str:
     """The estimate as a line; a PipelineError naming a smaller setting when it does not fit."""
     need = estimate_memory(cfg, dims)
     line = (
@@ -178,7 +178,7 @@ def check_memory(cfg: PipelineConfig, dims: dict[str, int], shape: LaunchShape, 
 # ----------------------------------------------------------------------------------------------
 
 
-def _check_warm_start(cfg: PipelineConfig, vocab_size: int) -> None:
+def _check_warm_start(cfg: PretrainConfig, vocab_size: int) -> None:
     if not cfg.model.init_from:
         return
     folder = resolve_path(cfg.model.init_from)
@@ -208,15 +208,10 @@ def _check_warm_start(cfg: PipelineConfig, vocab_size: int) -> None:
         )
 
 
-def _check_run(cfg: PipelineConfig, resume: str, corpus_dir: Path) -> tuple[list[str], bool]:
+def _check_run(cfg: PretrainConfig, resume: str, corpus_dir: Path) -> tuple[list[str], bool]:
     """Lock, checkpoints and pin of the run folder; returns notes and whether the run is already finished."""
-    from pretrain.checkpoint import (
-        TrainerState,
-        checkpoint_problem,
-        is_complete,
-        list_checkpoints,
-        newest_complete,
-    )
+    from formats import run as run_format
+    from pretrain.checkpoint import TrainerState, checkpoint_problem, finished_note
     from pretrain.pin import check_pin
     from pretrain.run_lock import held_elsewhere
 
@@ -225,7 +220,8 @@ def _check_run(cfg: PipelineConfig, resume: str, corpus_dir: Path) -> tuple[list
     problem = held_elsewhere(run_dir)
     if problem is not None:
         raise PipelineError(problem)
-    complete = [p for _, p in reversed(list_checkpoints(run_dir / "checkpoints")) if is_complete(p)]
+    checkpoints = run_format.checkpoints_dir(run_dir)
+    complete = [p for _, p in reversed(run_format.list_checkpoints(checkpoints)) if run_format.is_complete(p)]
     if resume == "none":
         if complete:
             raise PipelineError(
@@ -235,9 +231,10 @@ def _check_run(cfg: PipelineConfig, resume: str, corpus_dir: Path) -> tuple[list
         return [f"new run {run_dir}"], False
     if resume != "auto":
         path = Path(resume)
-        if not path.is_dir() or not is_complete(path):
+        if not path.is_dir() or not run_format.is_complete(path):
             raise PipelineError(
-                f"CHECKPOINT={resume}: not a complete checkpoint folder (step-XXXXXXXX with a COMPLETE marker); "
+                f"CHECKPOINT={resume}: not a complete checkpoint folder (step-XXXXXXXX with a "
+                f"{run_format.COMPLETE_MARKER} marker); "
                 f"complete ones of this run: {', '.join(str(p) for p in complete) or 'none'}"
             )
         damage = checkpoint_problem(path)
@@ -252,7 +249,7 @@ def _check_run(cfg: PipelineConfig, resume: str, corpus_dir: Path) -> tuple[list
         action=f"resume (data.corpus={cfg.data.corpus})",
         hint=f"resume with the run's own config (make resume RUN={name}), or start a new run on the new corpus",
     )
-    newest = newest_complete(run_dir / "checkpoints") if resume == "auto" else complete[0]
+    newest = run_format.newest_complete(checkpoints) if resume == "auto" else complete[0]
     good = next((p for p in complete if checkpoint_problem(p) is None), None)
     notes = []
     if good is None:
@@ -263,19 +260,16 @@ def _check_run(cfg: PipelineConfig, resume: str, corpus_dir: Path) -> tuple[list
         notes.append(
             f"newest checkpoint {newest.name} is damaged ({checkpoint_problem(newest)}); resuming from {good.name}"
         )
-    step = TrainerState.from_json(good / "trainer_state.json").step
-    if step >= cfg.train.max_steps:
-        return [
-            f"run {run_dir} already finished: step {step} of train.max_steps={cfg.train.max_steps}, nothing to "
-            f"train. Export it (make export RUN={name}), or raise train.max_steps to train further "
-            f"(make resume RUN={name} ARGS=train.max_steps=N)"
-        ], True
+    step = TrainerState.from_json(good / run_format.STATE_FILE).step
+    finished = finished_note(run_dir, step, cfg.train)
+    if finished is not None:
+        return [finished], True
     notes.append(f"resuming {run_dir} from {good.name} (step {step} of {cfg.train.max_steps})")
     return notes, False
 
 
 def preflight(
-    cfg: PipelineConfig, *, shape: LaunchShape, resume: str = "none", available: int | None = None
+    cfg: PretrainConfig, *, shape: LaunchShape, resume: str = "none", available: int | None = None
 ) -> tuple[list[str], bool]:
     """All checks; returns the lines to print and whether the run is already finished (nothing to launch)."""
     from pretrain.corpus_data import LinkedCorpus
@@ -339,7 +333,7 @@ def preflight(
     return notes, False
 
 
-def run_preflight(cfg: PipelineConfig, *, launch: str | None, resume: str | None) -> int:
+def run_preflight(cfg: PretrainConfig, *, launch: str | None, resume: str | None) -> int:
     shape = read_launch(launch)
     notes, finished = preflight(cfg, shape=shape, resume=resume or cfg.checkpoint.resume)
     for note in notes:

@@ -22,11 +22,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from formats import run as run_format
 from pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
-LOCK_FILE = "run.lock"
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class LockHolder:
 
 def read_holder(run_dir: Path) -> LockHolder | None:
     """The current holder of the run's lock; None when unlocked. An unreadable lock reads as a dead one."""
-    path = Path(run_dir) / LOCK_FILE
+    path = Path(run_dir) / run_format.LOCK_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return LockHolder(pid=int(data["pid"]), host=str(data["host"]), started=str(data["started"]))
@@ -72,7 +72,7 @@ def held_elsewhere(run_dir: Path) -> str | None:
     alive = holder.is_alive()
     if alive is False:
         return None
-    path = Path(run_dir) / LOCK_FILE
+    path = Path(run_dir) / run_format.LOCK_FILE
     if alive is None:
         return (
             f"run {run_dir} is locked by {holder.describe()} (another host, cannot be checked from here): "
@@ -89,7 +89,7 @@ class RunLock:
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
-        self.path = self.run_dir / LOCK_FILE
+        self.path = self.run_dir / run_format.LOCK_FILE
         self.held = False
 
     def acquire(self) -> None:

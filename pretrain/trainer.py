@@ -24,30 +24,29 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
+from formats import run as run_format
 from pipeline.config import config_hash, read_yaml, save_resolved, to_dict
 from pipeline.errors import PipelineError
 from pipeline.paths import resolve_path
-from pipeline.tree import PipelineConfig
-from pretrain.checkpoint import Checkpointer, TrainerState, newest_complete
-from pretrain.config import drp_stream_view
+from pretrain.checkpoint import Checkpointer, TrainerState, finished_note
+from pretrain.config import PretrainConfig, drp_stream_view
 from pretrain.distributed import BatchPlan, build_accelerator, configure_batches, is_deepspeed
 from pretrain.flops import flops_per_token, peak_flops
 from pretrain.metrics import MetricsLogger
 from pretrain.optim import build_optimizer
-from pretrain.pin import PIN_FILE, check_pin, resolved_corpus, write_pin
+from pretrain.pin import check_pin, resolved_corpus, write_pin
 from pretrain.run_lock import RunLock
 from pretrain.schedule import LrSchedule, WarmupLinearDecay
 
 log = logging.getLogger(__name__)
 
-PLOTS_DIR = "plots"  # runs/NAME/plots/: held-out DRP pictures, redrawn at every evaluation
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels", "drp_labels")
 # Set to a truthy value to have every rank write, under runs/NAME/debug/, the sample numbers of its micro
 # batches and a digest of its final weights (tests use them: ranks see disjoint examples, end identical).
 DEBUG_ENV = "LINKBERT_DEBUG"
 
 
-def run_pretrain(cfg: PipelineConfig, config_path: str | None) -> int:
+def run_pretrain(cfg: PretrainConfig, config_path: str | None) -> int:
     run_dir = Path(cfg.train.output_root) / cfg.train.run_name
     acc = build_accelerator(cfg.train, project_dir=str(run_dir))
     plan = configure_batches(acc, cfg.train)
@@ -59,7 +58,7 @@ def run_pretrain(cfg: PipelineConfig, config_path: str | None) -> int:
 
 
 def _run(
-    acc: Accelerator, plan: BatchPlan, cfg: PipelineConfig, run_dir: Path, config_path: str | None
+    acc: Accelerator, plan: BatchPlan, cfg: PretrainConfig, run_dir: Path, config_path: str | None
 ) -> int:
     checkpointer = Checkpointer(acc, run_dir, cfg.checkpoint)
     resuming = bool(checkpointer.resume_candidates())
@@ -76,12 +75,9 @@ def _run(
         if restored is not None:
             state = _restored(checkpointer, *restored)
             _report_schedule_change(acc, schedule, cfg, before, state)
-    if state.step >= cfg.train.max_steps:
-        acc.print(
-            f"run {run_dir} already finished: step {state.step} of train.max_steps={cfg.train.max_steps}, "
-            f"nothing to train. Export it (make export RUN={cfg.train.run_name}), or raise train.max_steps "
-            f"to train further (make resume RUN={cfg.train.run_name} ARGS=train.max_steps=N)"
-        )
+    finished = finished_note(run_dir, state.step, cfg.train)
+    if finished is not None:
+        acc.print(finished)
         acc.end_training()
         return 0
     loader = _train_loader(corpus, cfg, plan, acc, state.samples_consumed)
@@ -127,7 +123,7 @@ def train_step(
     batches: Any,
     plan: BatchPlan,
     metrics: MetricsLogger,
-    cfg: PipelineConfig,
+    cfg: PretrainConfig,
     stop: StopRequest,
     state: TrainerState,
 ) -> StepResult:
@@ -183,7 +179,7 @@ class StepResult:
 # Setup
 
 
-def _build(acc: Accelerator, cfg: PipelineConfig):
+def _build(acc: Accelerator, cfg: PretrainConfig):
     from pretrain.corpus_data import LinkedCorpus
     from pretrain.model import build_model
     from pretrain.pair_fit import pair_fit_warning
@@ -228,12 +224,12 @@ def _build(acc: Accelerator, cfg: PipelineConfig):
 
 
 def _start_from_the_baseline(
-    acc: Accelerator, model: torch.nn.Module, corpus: Any, cfg: PipelineConfig
+    acc: Accelerator, model: torch.nn.Module, corpus: Any, cfg: PretrainConfig
 ) -> None:
     """The cosine read-out's head starts as the frozen-cosine baseline's threshold classifier (fit on
     training pairs). Rank 0 computes the baseline into the run folder's cache, the others read it there;
     every rank sets the same head before `prepare`, so DDP and DeepSpeed start from it."""
-    from pretrain.baselines import BASELINE_FILE, cached_cosine_baseline
+    from pretrain.baselines import cached_cosine_baseline
     from pretrain.model import init_cosine_head
 
     if cfg.model.init_from is None or cfg.data.heldout_fraction == 0 or cfg.eval.baseline_fit_pairs == 0:
@@ -246,10 +242,10 @@ def _start_from_the_baseline(
     baseline = None
     if acc.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
-        baseline = cached_cosine_baseline(corpus, heldout, cfg, run_dir / BASELINE_FILE)
+        baseline = cached_cosine_baseline(corpus, heldout, cfg, run_dir / run_format.BASELINE_FILE)
     acc.wait_for_everyone()
     if not acc.is_main_process:
-        baseline = cached_cosine_baseline(corpus, heldout, cfg, run_dir / BASELINE_FILE)
+        baseline = cached_cosine_baseline(corpus, heldout, cfg, run_dir / run_format.BASELINE_FILE)
     if baseline is not None:
         init_cosine_head(model, baseline.thresholds.order, baseline.thresholds.cuts)
         if acc.is_main_process:
@@ -259,7 +255,7 @@ def _start_from_the_baseline(
             )
 
 
-def _heldout_batches(corpus: Any, cfg: PipelineConfig, *, rank: int, world_size: int) -> Any:
+def _heldout_batches(corpus: Any, cfg: PretrainConfig, *, rank: int, world_size: int) -> Any:
     from pretrain.loader import build_heldout_batches
 
     return build_heldout_batches(
@@ -318,7 +314,7 @@ def stream_view(data: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def stream_hash(cfg: PipelineConfig) -> str:
+def stream_hash(cfg: PretrainConfig) -> str:
     return config_hash(stream_view(to_dict(cfg)))
 
 
@@ -344,10 +340,10 @@ def _lock_run(acc: Accelerator, run_dir: Path) -> RunLock:
 LEGACY_SETTINGS = {("drp", "readout"): "pooler", ("data", "heldout_documents"): "any"}
 
 
-def _legacy_settings(cfg: PipelineConfig, run_dir: Path, *, resuming: bool) -> PipelineConfig:
+def _legacy_settings(cfg: PretrainConfig, run_dir: Path, *, resuming: bool) -> PretrainConfig:
     """A run saved before a setting existed resumes with what it did then (its config.yaml lacks the key,
     and loading it gave today's default)."""
-    saved = run_dir / "config.yaml"
+    saved = run_dir / run_format.CONFIG_FILE
     if not resuming or not saved.is_file():
         return cfg
     previous = read_yaml(saved) or {}
@@ -362,7 +358,7 @@ def _legacy_settings(cfg: PipelineConfig, run_dir: Path, *, resuming: bool) -> P
     return cfg
 
 
-def _pin_corpus(cfg: PipelineConfig, run_dir: Path, *, resuming: bool) -> PipelineConfig:
+def _pin_corpus(cfg: PretrainConfig, run_dir: Path, *, resuming: bool) -> PretrainConfig:
     """The run reads the folder `data.corpus` resolves to; a resume checks it is the corpus of the pin."""
     corpus_dir = resolved_corpus(cfg.data.corpus)
     if resuming:
@@ -380,7 +376,7 @@ def _pin_corpus(cfg: PipelineConfig, run_dir: Path, *, resuming: bool) -> Pipeli
 def _prepare_run_dir(
     acc: Accelerator,
     run_dir: Path,
-    cfg: PipelineConfig,
+    cfg: PretrainConfig,
     *,
     resuming: bool,
     config_path: str | None,
@@ -388,10 +384,10 @@ def _prepare_run_dir(
 ) -> dict[str, Any] | None:
     """Check the run folder against this launch and save the resolved config; returns the config saved
     by the previous launch (None on a fresh start)."""
-    saved = run_dir / "config.yaml"
+    saved = run_dir / run_format.CONFIG_FILE
     previous = read_yaml(saved) if resuming and saved.is_file() else None
     if not resuming:
-        existing = newest_complete(run_dir / "checkpoints")
+        existing = run_format.newest_complete(run_format.checkpoints_dir(run_dir))
         if existing is not None:
             raise PipelineError(
                 f"run folder {run_dir} already has checkpoints (newest {existing.name}): continue it with "
@@ -411,7 +407,7 @@ def _prepare_run_dir(
         # stop_after belongs to this invocation (a planned preemption), not to the run: saved, it would make
         # `make resume` (which starts from this file) stop again at once.
         save_resolved(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, stop_after=None)), saved)
-        if not resuming or not (run_dir / PIN_FILE).is_file():
+        if not resuming or not (run_dir / run_format.PIN_FILE).is_file():
             write_pin(run_dir, Path(cfg.data.corpus), given=given_corpus)
         log.info("run folder %s (config from %s)", run_dir, config_path or "defaults")
     acc.wait_for_everyone()
@@ -422,7 +418,7 @@ SCHEDULE_KEYS = ("lr", "warmup_steps", "max_steps", "min_lr_ratio", "fresh_lr_sc
 
 
 def _report_schedule_change(
-    acc: Accelerator, schedule: LrSchedule, cfg: PipelineConfig, previous: dict[str, Any] | None, state: Any
+    acc: Accelerator, schedule: LrSchedule, cfg: PretrainConfig, previous: dict[str, Any] | None, state: Any
 ) -> None:
     """Print the lr a resumed run continues with when its schedule settings changed since the last launch.
 
@@ -459,7 +455,7 @@ def _restored(checkpointer: Checkpointer, path: Path, state: TrainerState) -> Tr
     return state
 
 
-def _train_loader(corpus: Any, cfg: PipelineConfig, plan: BatchPlan, acc: Accelerator, start_sample: int):
+def _train_loader(corpus: Any, cfg: PretrainConfig, plan: BatchPlan, acc: Accelerator, start_sample: int):
     from pretrain.loader import build_train_loader
 
     return build_train_loader(
@@ -475,7 +471,7 @@ def _train_loader(corpus: Any, cfg: PipelineConfig, plan: BatchPlan, acc: Accele
 
 
 def _metrics(
-    acc: Accelerator, run_dir: Path, cfg: PipelineConfig, model: Any, start_step: int
+    acc: Accelerator, run_dir: Path, cfg: PretrainConfig, model: Any, start_step: int
 ) -> MetricsLogger:
     fpt = peak = None
     if acc.device.type == "cuda":  # MFU only where a peak FLOP/s is meaningful
@@ -541,7 +537,7 @@ class HeldOut:
     """Periodic held-out evaluation. Its batches are built at start-up, so a corpus without held-out
     documents fails before training rather than at the end, where the final checkpoint waits."""
 
-    def __init__(self, acc: Accelerator, corpus: Any, cfg: PipelineConfig) -> None:
+    def __init__(self, acc: Accelerator, corpus: Any, cfg: PretrainConfig) -> None:
 
         self.acc, self.every = acc, cfg.eval.every
         self.run_dir = Path(cfg.train.output_root) / cfg.train.run_name
@@ -555,9 +551,9 @@ class HeldOut:
         # it alone writes metrics). Cached in the run folder, so a resumed run and `linkbert eval` reuse it.
         self.baseline: dict[str, Any] = {}
         if acc.is_main_process:
-            from pretrain.baselines import BASELINE_FILE, cached_cosine_baseline, describe_cosine_baseline
+            from pretrain.baselines import cached_cosine_baseline, describe_cosine_baseline
 
-            baseline = cached_cosine_baseline(corpus, self.batches, cfg, self.run_dir / BASELINE_FILE)
+            baseline = cached_cosine_baseline(corpus, self.batches, cfg, self.run_dir / run_format.BASELINE_FILE)
             if baseline is not None:
                 self.baseline = baseline.metrics
                 acc.print(describe_cosine_baseline(self.baseline, self.batches.heldout.class_names))
@@ -584,19 +580,18 @@ class HeldOut:
     def plot(self, step: int) -> None:
         """Per-relation accuracy over steps and the latest confusion matrix, as PNGs in runs/NAME/plots/."""
         from pretrain.drp_plots import write_drp_plots
-        from pretrain.model_card import read_metrics
 
-        rows = read_metrics(self.run_dir / "metrics.jsonl", up_to_step=step)
-        write_drp_plots([r for r in rows if r.get("split") == "eval"], self.run_dir / PLOTS_DIR)
+        _, evals = run_format.split_rows(run_format.read_metrics(self.run_dir, up_to_step=step))
+        write_drp_plots(evals, self.run_dir / run_format.PLOTS_DIR)
 
 
-def _debug_path(acc: Accelerator, cfg: PipelineConfig, kind: str, suffix: str) -> Path:
+def _debug_path(acc: Accelerator, cfg: PretrainConfig, kind: str, suffix: str) -> Path:
     folder = Path(cfg.train.output_root) / cfg.train.run_name / "debug"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{kind}-rank-{acc.process_index:05d}{suffix}"
 
 
-def _debug_samples(acc: Accelerator, batch: dict[str, Any], cfg: PipelineConfig, state: TrainerState) -> None:
+def _debug_samples(acc: Accelerator, batch: dict[str, Any], cfg: PretrainConfig, state: TrainerState) -> None:
     if not os.environ.get(DEBUG_ENV):
         return
     path = _debug_path(acc, cfg, "samples", ".jsonl")
@@ -604,7 +599,7 @@ def _debug_samples(acc: Accelerator, batch: dict[str, Any], cfg: PipelineConfig,
         f.write(json.dumps({"step": state.step + 1, "samples": batch["sample_index"].tolist()}) + "\n")
 
 
-def _debug_weights(acc: Accelerator, model: Any, cfg: PipelineConfig) -> None:
+def _debug_weights(acc: Accelerator, model: Any, cfg: PretrainConfig) -> None:
     if not os.environ.get(DEBUG_ENV) or is_deepspeed(acc):  # ZeRO shards differ per rank by design
         return
     digest = hashlib.sha256()

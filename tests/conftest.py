@@ -13,6 +13,15 @@ import pytest
 DATA = Path(__file__).resolve().parent / "data" / "wiki"
 SAMPLE_DUMP = DATA / "enwiki-sample.xml.bz2"
 SAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "corpus" / "sample.yaml"
+# pytest-timeout's limit for slow-marked tests (the default, in pyproject.toml, is for the rest): they
+# launch processes or run the pipeline end to end, and share 2 cores with the rest of the suite in CI.
+SLOW_TIMEOUT_S = 1800
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("slow") is not None and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_S))
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,8 @@ import sys
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
+import pytest
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pytest itself depends on tomli before 3.11
@@ -59,3 +61,32 @@ def test_every_runtime_import_is_a_declared_dependency_and_none_is_unused():
     assert deps - used == set(), f"declared but never imported: {deps - used}"
     for module, extra in OPTIONAL.items():
         assert module in modules and extra in project["optional-dependencies"]
+
+
+def test_each_dependency_is_listed_once():
+    """One list without repeats: a package named twice (with two ranges) leaves the reader to guess."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    for section in [project["dependencies"], *project["optional-dependencies"].values()]:
+        names = [re.split(r"[<>=!~\[ ;]", spec, maxsplit=1)[0].lower() for spec in section]
+        assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
+
+
+def test_every_test_has_a_time_limit(pytestconfig):
+    """pytest-timeout is configured: a default for every test, a longer one for slow-marked tests."""
+    from tests.conftest import SLOW_TIMEOUT_S
+
+    options = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert int(options["timeout"]) > 0 and float(pytestconfig.getini("timeout")) == options["timeout"]
+    assert int(options["timeout"]) < SLOW_TIMEOUT_S
+
+
+def test_a_test_that_is_not_slow_keeps_the_default_limit(request):
+    marker = request.node.get_closest_marker("timeout")
+    assert marker is None  # this test is not slow: the default applies
+
+
+@pytest.mark.slow
+def test_a_slow_test_gets_the_longer_limit(request):
+    from tests.conftest import SLOW_TIMEOUT_S
+
+    assert request.node.get_closest_marker("timeout").args == (SLOW_TIMEOUT_S,)

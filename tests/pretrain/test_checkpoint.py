@@ -11,8 +11,10 @@ import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 
+from formats.run import COMPLETE_MARKER as MARKER
+from formats.run import list_checkpoints, newest_complete
 from pipeline.errors import PipelineError
-from pretrain.checkpoint import MARKER, Checkpointer, TrainerState, list_checkpoints, newest_complete
+from pretrain.checkpoint import Checkpointer, TrainerState
 from pretrain.config import CheckpointConfig, TrainConfig
 from pretrain.optim import build_optimizer
 from tests.pretrain.test_optim import tiny_model

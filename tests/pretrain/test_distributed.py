@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from formats.run import COMPLETE_MARKER as MARKER
+from formats.run import list_checkpoints
 from pipeline.errors import PipelineError
-from pretrain.checkpoint import MARKER, list_checkpoints
 from pretrain.config import TrainConfig
 from pretrain.distributed import plan_batches
 from tests.pretrain.test_trainer import read_metrics, tiny_args

@@ -15,12 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from formats.run import COMPLETE_MARKER as MARKER
+from formats.run import LOCK_FILE, PIN_FILE, list_checkpoints
 from pipeline.build import point_link
 from pipeline.errors import PipelineError
-from pretrain.checkpoint import MARKER, list_checkpoints
 from pretrain.export import run_export
-from pretrain.pin import PIN_FILE
-from pretrain.run_lock import LOCK_FILE
 from pretrain.synthetic import write_synthetic_corpus
 from tests.pretrain.test_trainer import read_metrics, run_cli, start_endless_run, tiny_args
 

@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 import torch
 
+from formats.run import COMPLETE_MARKER as MARKER
+from formats.run import list_checkpoints
 from pipeline import cli
-from pretrain.checkpoint import MARKER, list_checkpoints
 from pretrain.flops import flops_per_token, mfu, peak_flops
 from pretrain.synthetic import write_synthetic_corpus
 
