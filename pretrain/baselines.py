@@ -222,8 +222,6 @@ def frozen_cosine_baseline(corpus: Any, heldout: Any, cfg: Any) -> CosineBaselin
     )
 
 
-
-
 def baseline_key(heldout: Any, cfg: Any) -> str:
     """What the frozen-cosine baseline depends on: the held-out pairs, the warm start, the fit."""
     import hashlib

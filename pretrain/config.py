@@ -274,6 +274,8 @@ class PretrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-def load_pretrain_config(path: str | Path | None = None, overrides: list[str] | None = None) -> PretrainConfig:
+def load_pretrain_config(
+    path: str | Path | None = None, overrides: list[str] | None = None
+) -> PretrainConfig:
     """Pretraining's sections of a preset or of a run's saved config, validated; other sections are left out."""
     return load_tree(PretrainConfig, path, overrides, own_sections_only=True)

@@ -102,8 +102,6 @@ def find_checkpoint(checkpoint: str, run_dir: str | None) -> CheckpointSource:
     return CheckpointSource(path=path, run_dir=run, model_config=model_config, trainer_state=trainer_state)
 
 
-
-
 def _deepspeed_tag(path: Path) -> str | None:
     """The sub-folder accelerate's `save_state` gave DeepSpeed (`pytorch_model`), if this is a DeepSpeed one."""
     for sub in sorted(p for p in path.iterdir() if p.is_dir()):

@@ -28,7 +28,6 @@ from pipeline.errors import PipelineError
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class LockHolder:
     pid: int

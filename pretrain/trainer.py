@@ -553,7 +553,9 @@ class HeldOut:
         if acc.is_main_process:
             from pretrain.baselines import cached_cosine_baseline, describe_cosine_baseline
 
-            baseline = cached_cosine_baseline(corpus, self.batches, cfg, self.run_dir / run_format.BASELINE_FILE)
+            baseline = cached_cosine_baseline(
+                corpus, self.batches, cfg, self.run_dir / run_format.BASELINE_FILE
+            )
             if baseline is not None:
                 self.baseline = baseline.metrics
                 acc.print(describe_cosine_baseline(self.baseline, self.batches.heldout.class_names))
