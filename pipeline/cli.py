@@ -28,6 +28,7 @@ from collections.abc import Sequence
 
 from pipeline.errors import PipelineError
 from pipeline.tree import PipelineConfig, load_config
+from pretrain.relations import LINKED
 
 log = logging.getLogger("linkbert")
 
@@ -330,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help='one candidate text per line, or JSONL lines {"title": ..., "text": ...}',
     )
-    p.add_argument("--relation", default="linked", help="the DRP relation to rank by (default: linked)")
+    p.add_argument("--relation", default=LINKED, help=f"the DRP relation to rank by (default: {LINKED})")
     p.add_argument("--top", type=int, default=10, help="how many candidates to print; 0: all (default: 10)")
     p.add_argument("--json", action="store_true", help="print the ranking as JSON")
     p.set_defaults(func=_score)

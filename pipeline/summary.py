@@ -17,6 +17,7 @@ from formats import graph as graph_format
 from formats import run as run_format
 from formats import segments as segments_format
 from pipeline.errors import PipelineError
+from pretrain.relations import DEFAULT_RELATIONS, describe_settings
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -100,14 +101,9 @@ def _per_class(row: dict[str, Any]) -> str:
 
 def _drp_setup(config: dict[str, Any]) -> str:
     """The DRP relations of a saved run config (`drp.classes: 2|3` in configs written before relations)."""
-    from pretrain.relations import DEFAULT_RELATIONS
-
     drp = config.get("drp") or {}
     relations = drp.get("relations") or list(DEFAULT_RELATIONS[: drp.get("classes") or 3])
-    parts = [", ".join(relations)]
-    if "linked" in relations:
-        parts.append(f"linked_alpha {_fmt(drp.get('linked_alpha', 1.0))}")
-        parts.append(f"linked from {'+'.join(drp.get('linked_sources') or ['all edge kinds'])}")
+    parts = [", ".join(relations), *describe_settings(relations, drp)]
     return "; ".join(parts) if config else "-"
 
 

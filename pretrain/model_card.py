@@ -17,8 +17,10 @@ from formats import documents as documents_format
 from formats import graph as graph_format
 from formats import run as run_format
 from formats import segments as segments_format
+from pipeline.config import to_dict
 from pretrain.card_metadata import front_matter, resolved_config_yaml
 from pretrain.config import PretrainConfig
+from pretrain.relations import describe_settings
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +117,12 @@ def _data_section(cfg: PretrainConfig, corpus_dir: Path) -> list[str]:
         lines.append(f"(no corpus statistics found under `{corpus_dir}`)")
     probabilities = ", ".join(f"{p:.3g}" for p in cfg.drp.class_probabilities)
     names = cfg.drp.relations
+    settings = describe_settings(names, to_dict(cfg.drp))
     lines += [
         "",
         f"Examples: `[CLS] A [SEP] B [SEP]`, at most {cfg.data.max_seq_len} tokens; {cfg.data.mlm_probability:.0%} "
-        f"of tokens masked (80/10/10); DRP classes {', '.join(names)} with probabilities {probabilities}; "
-        f"linked documents drawn with weight in-degree^-{cfg.drp.linked_alpha:g}"
-        f"{' over ' + '/'.join(cfg.drp.linked_sources) + ' edges' if cfg.drp.linked_sources else ''}. "
+        f"of tokens masked (80/10/10); DRP classes {', '.join(names)} with probabilities {probabilities}"
+        f"{' (' + '; '.join(settings) + ')' if settings else ''}. "
         f"{cfg.data.heldout_fraction:.1%} of documents (split seed {cfg.data.split_seed}) are held out.",
     ]
     return lines

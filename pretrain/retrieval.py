@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from pipeline.errors import PipelineError
+from pretrain.relations import LINKED
 
 log = logging.getLogger(__name__)
 
@@ -281,13 +282,16 @@ def evaluate_retrieval(
     device = next(model.parameters()).device
     scores: dict[str, np.ndarray] = {}
     relations = drp_relations(model.config)
-    if "linked" in relations:
-        scores["drp_linked"] = drp_scores(
-            model, corpus, query_anchor, docs, relations.index("linked"), max_len, batch_size
+    if LINKED in relations:
+        scores[f"drp_{LINKED}"] = drp_scores(
+            model, corpus, query_anchor, docs, relations.index(LINKED), max_len, batch_size
         )
     else:
         log.info(
-            "retrieval: the DRP head has no 'linked' class (%s): no drp_linked ranker", ", ".join(relations)
+            "retrieval: the DRP head has no '%s' class (%s): no drp_%s ranker",
+            LINKED,
+            ", ".join(relations),
+            LINKED,
         )
     # The export's encoder is `model.bert`: the same weights AutoModel loads from the folder, loaded once.
     encoder = SegmentEncoder(model.bert, corpus, max_len=max_len, batch_size=batch_size, device=device)

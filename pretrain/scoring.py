@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from pipeline.errors import PipelineError
-from pretrain.relations import DEFAULT_RELATIONS
+from pretrain.relations import DEFAULT_RELATIONS, LINKED
 
 
 def drp_relations(config: Any) -> tuple[str, ...]:
@@ -160,7 +160,7 @@ class DocumentScorer:
         return out
 
     def rank(
-        self, text: str, candidates: list[str], relation: str = "linked", top: int | None = None
+        self, text: str, candidates: list[str], relation: str = LINKED, top: int | None = None
     ) -> list[tuple[int, float]]:
         """(candidate index, probability of `relation`), most probable first; the first `top` only."""
         column = self.relation_index(relation)  # before any forward: a typo fails at once

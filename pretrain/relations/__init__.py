@@ -9,7 +9,8 @@ when a sampler is built, so the config checks names without importing numpy.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pretrain.relations.base import Relation
@@ -22,11 +23,18 @@ RELATIONS = {
 }
 # The paper's three relations in the order of the former `drp.classes: 3` (2 = the first two).
 DEFAULT_RELATIONS = ("contiguous", "random", "linked")
+# The relation between two documents that retrieval and `linkbert score` rank by.
+LINKED = "linked"
 
 
 def relation_class(name: str) -> type[Relation]:
     module, _, attr = RELATIONS[name].partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def describe_settings(names: tuple[str, ...] | list[str], drp: Mapping[str, Any]) -> list[str]:
+    """Each known relation's own settings, in relation order, as printed by the summary and the card."""
+    return [part for n in names if n in RELATIONS for part in relation_class(n).describe_settings(drp)]
 
 
 def between_documents(names: tuple[str, ...] | list[str]) -> list[bool]:

@@ -8,8 +8,9 @@ it), and why it is impossible when nothing is eligible (`why_impossible`, `hint`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -132,6 +133,12 @@ class Relation:
 
     def eligible_anchors(self) -> SegmentRanges:
         raise NotImplementedError
+
+    @classmethod
+    def describe_settings(cls, drp: Mapping[str, Any]) -> list[str]:
+        """The relation's own settings as the run summary and the model card print them ([] for none).
+        `drp`: the drp section as plain data (a run's saved config.yaml reads the same)."""
+        return []
 
     @classmethod
     def heldout_preference(cls, corpus: LinkedCorpus, drp: DrpConfig) -> np.ndarray | None:

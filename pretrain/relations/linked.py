@@ -10,6 +10,8 @@ kinds); the in-degree is then counted over those edges only.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +50,14 @@ class Linked(Relation):
             e1 = e0 + _EDGE_CHUNK
             degree += np.bincount(self._indices[e0:e1][self._edge_mask[e0:e1]], minlength=num_docs)
         return degree
+
+    @classmethod
+    def describe_settings(cls, drp: Mapping[str, Any]) -> list[str]:
+        sources = drp.get("linked_sources")
+        return [
+            f"linked_alpha {float(drp.get('linked_alpha', 1.0)):.4f}",
+            f"linked from {'+'.join(sources) if sources else 'all edge kinds'}",
+        ]
 
     @classmethod
     def heldout_preference(cls, corpus, drp) -> np.ndarray:
