@@ -38,9 +38,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 from drp_learning import bench_corpus  # noqa: E402
 
 from pipeline.tree import load_config  # noqa: E402
-from pretrain.corpus_data import LinkedCorpus  # noqa: E402
-from pretrain.loader import build_train_loader  # noqa: E402
-from pretrain.model import build_model  # noqa: E402
+from pretrain.data.corpus_data import LinkedCorpus  # noqa: E402
+from pretrain.data.loader import build_train_loader  # noqa: E402
+from pretrain.modeling.linkbert import build_model  # noqa: E402
 from pretrain.relations import DEFAULT_RELATIONS  # noqa: E402
 
 GROUPS = (

@@ -54,12 +54,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from formats import run as run_format  # noqa: E402
-from pipeline.atomic import write_text_atomic  # noqa: E402
-from pipeline.paths import resolve_path  # noqa: E402
+from foundation.atomic import write_text_atomic  # noqa: E402
+from foundation.paths import resolve_path  # noqa: E402
 from pipeline.tree import load_config  # noqa: E402
-from pretrain.collator import IGNORE_INDEX  # noqa: E402
-from pretrain.corpus_data import LinkedCorpus  # noqa: E402
-from pretrain.loader import build_heldout_batches, build_train_loader  # noqa: E402
+from pretrain.data.collator import IGNORE_INDEX  # noqa: E402
+from pretrain.data.corpus_data import LinkedCorpus  # noqa: E402
+from pretrain.data.loader import build_heldout_batches, build_train_loader  # noqa: E402
 from pretrain.relations import DEFAULT_RELATIONS  # noqa: E402
 
 SAMPLE = ROOT / "tests" / "data" / "wiki" / "enwiki-sample.xml.bz2"
@@ -114,7 +114,7 @@ def run_ours(cfg) -> dict[int, dict]:
     """`linkbert pretrain` in this process; its held-out evaluation rows by step (from its metrics rows)."""
     from accelerate.state import AcceleratorState, GradientState
 
-    from pretrain.trainer import run_pretrain
+    from pretrain.training.trainer import run_pretrain
 
     run_dir = Path(cfg.train.output_root) / cfg.train.run_name
     shutil.rmtree(run_dir, ignore_errors=True)  # a bench run starts afresh

@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from corpus.config import CorpusConfig  # noqa: E402
-from corpus.dump_reader import read_pages  # noqa: E402
-from corpus.extract import run_extract  # noqa: E402
+from corpus.extract.launch import run_extract  # noqa: E402
+from corpus.readers.dump import read_pages  # noqa: E402
 
 SAMPLE = ROOT / "tests" / "data" / "wiki" / "enwiki-sample.xml.bz2"
 PAGES_PER_STREAM = 100  # as Wikimedia's multistream dumps

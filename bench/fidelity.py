@@ -49,11 +49,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from corpus import sitedata  # noqa: E402
-from corpus.dump_reader import read_pages  # noqa: E402
-from corpus.templates import TemplateArgs, renderer_for  # noqa: E402
-from corpus.titles import INTERWIKI_PREFIXES, LANGUAGE_CODES, normalize_title  # noqa: E402
-from corpus.wikitext import (  # noqa: E402
+from corpus.readers.dump import read_pages  # noqa: E402
+from corpus.site import sitedata  # noqa: E402
+from corpus.site.titles import INTERWIKI_PREFIXES, LANGUAGE_CODES, normalize_title  # noqa: E402
+from corpus.wikitext.clean import (  # noqa: E402
     _CLOSE_BRACES_RE,
     _OPEN_BRACES_RE,
     _TEMPLATE_NAME_RE,
@@ -62,6 +61,7 @@ from corpus.wikitext import (  # noqa: E402
     _template_key,
     clean_wikitext,
 )
+from corpus.wikitext.templates import TemplateArgs, renderer_for  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "wiki"
 # (file, language override or None: the dump's own)

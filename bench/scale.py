@@ -104,8 +104,8 @@ def child_sampler(corpus: str, pairs: int, micro_batch: int) -> dict:
     import torch
 
     from pretrain.config import DataConfig, DrpConfig
-    from pretrain.corpus_data import LinkedCorpus
-    from pretrain.loader import build_train_loader
+    from pretrain.data.corpus_data import LinkedCorpus
+    from pretrain.data.loader import build_train_loader
 
     torch.set_num_threads(1)
     t0, c0 = time.perf_counter(), time.process_time()

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from formats import segments as segments_format
-from pipeline.atomic import atomic_dir
-from pretrain.synthetic import SPECIAL_TOKENS, _write_tokenizer, synthetic_vocab
+from foundation.atomic import atomic_dir
+from pretrain.data.synthetic import SPECIAL_TOKENS, _write_tokenizer, synthetic_vocab
 
 VOCAB_SIZE = 30522  # BERT's uncased WordPiece: ids fit uint16
 MAX_TOKENS = 254  # segments.max_tokens default: two segments fill a 512-token pair

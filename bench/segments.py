@@ -44,7 +44,7 @@ def replicated_corpus(work: Path, mb: float) -> tuple[Path, list[str]]:
     """A corpus folder (docs + graph) of the sample's texts repeated to about `mb` MB."""
     import pyarrow as pa
 
-    from corpus.extract import run_extract
+    from corpus.extract.launch import run_extract
     from formats import documents
     from formats import graph as graph_format
     from graph.build import run_graph
@@ -79,7 +79,7 @@ def replicated_corpus(work: Path, mb: float) -> tuple[Path, list[str]]:
 
 
 def run_ours(corpus: Path, args: argparse.Namespace) -> tuple[float, float, int]:
-    from corpus.segments import run_segments
+    from corpus.segments.stage import run_segments
     from pipeline.tree import load_config
 
     shutil.rmtree(corpus / "segments", ignore_errors=True)
@@ -99,7 +99,7 @@ def run_ours(corpus: Path, args: argparse.Namespace) -> tuple[float, float, int]
 
 
 def run_bare(texts: list[str], args: argparse.Namespace) -> tuple[float, float, int]:
-    from corpus.tokenizer import encoding_backend, load_tokenizer
+    from corpus.segments.tokenizer import encoding_backend, load_tokenizer
 
     wall, cpu = time.perf_counter(), time.process_time()
     backend = encoding_backend(load_tokenizer(TOKENIZER))

@@ -36,14 +36,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.tree import load_config  # noqa: E402
-from pretrain.checkpoint import TrainerState  # noqa: E402
-from pretrain.distributed import build_accelerator, configure_batches  # noqa: E402
-from pretrain.flops import flops_per_token, peak_flops  # noqa: E402
-from pretrain.metrics import MetricsLogger  # noqa: E402
-from pretrain.model import LinkBertForPreTraining  # noqa: E402
-from pretrain.optim import build_optimizer  # noqa: E402
-from pretrain.schedule import LrSchedule  # noqa: E402
-from pretrain.trainer import StopRequest, _advance, train_step  # noqa: E402
+from pretrain.modeling.flops import flops_per_token, peak_flops  # noqa: E402
+from pretrain.modeling.linkbert import LinkBertForPreTraining  # noqa: E402
+from pretrain.training.checkpoint import TrainerState  # noqa: E402
+from pretrain.training.distributed import build_accelerator, configure_batches  # noqa: E402
+from pretrain.training.metrics import MetricsLogger  # noqa: E402
+from pretrain.training.optim import build_optimizer  # noqa: E402
+from pretrain.training.schedule import LrSchedule  # noqa: E402
+from pretrain.training.trainer import StopRequest, _advance, train_step  # noqa: E402
 
 
 def random_batches(n: int, batch: int, seq: int, vocab: int, device: str, seed: int = 0) -> list[dict]:

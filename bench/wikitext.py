@@ -2,7 +2,7 @@
 
 Builds a larger dump from the real enwiki sample (its pages replicated under new titles and ids,
 ~10k pages by default), then measures in one run, on the same file:
-  1. ours: `corpus.dump_reader.read_pages` + `clean_wikitext` for articles (`normalize_title` for
+  1. ours: `corpus.readers.dump.read_pages` + `clean_wikitext` for articles (`normalize_title` for
      redirects), as the extract stage does; also the reader alone, to show where the time goes;
   2. wikiextractor 3.1 `--no-templates` and `--no-templates --links` as a subprocess, 1 process;
   3. a bare mwparserfromhell `parse` + `strip_code()` + `filter_wikilinks()` loop on a subset.
@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 import mwparserfromhell  # noqa: E402
 
-from corpus.titles import normalize_title  # noqa: E402
-from corpus.wikitext import clean_wikitext  # noqa: E402
+from corpus.site.titles import normalize_title  # noqa: E402
+from corpus.wikitext.clean import clean_wikitext  # noqa: E402
 
 SAMPLE = ROOT / "tests" / "data" / "wiki" / "enwiki-sample.xml.bz2"
 _ID_RE = re.compile(rb"<id>(\d+)</id>")
@@ -72,7 +72,7 @@ def _cpu_children() -> float:
 
 def run_ours(path: Path) -> tuple[int, int, int, float, float]:
     """(pages, articles, links, CPU s, wall s) for reading + cleaning every page."""
-    from corpus.dump_reader import read_pages
+    from corpus.readers.dump import read_pages
 
     pages = articles = links = 0
     cpu, wall = time.process_time(), time.perf_counter()
@@ -91,7 +91,7 @@ def run_ours(path: Path) -> tuple[int, int, int, float, float]:
 
 
 def run_reader(path: Path) -> tuple[int, float]:
-    from corpus.dump_reader import read_pages
+    from corpus.readers.dump import read_pages
 
     cpu = time.process_time()
     pages = sum(1 for _ in read_pages(str(path)))
@@ -108,7 +108,7 @@ def run_wikiextractor(path: Path, out: Path, extra: list[str]) -> tuple[float, f
 
 
 def run_mwparserfromhell(path: Path, n: int) -> tuple[int, float]:
-    from corpus.dump_reader import read_pages
+    from corpus.readers.dump import read_pages
 
     texts = []
     for page in read_pages(str(path)):
@@ -141,7 +141,7 @@ def main() -> None:
         assert pages == n_pages, (pages, n_pages)
         ours = pages / cpu
         print(
-            f"ours (corpus.dump_reader + clean_wikitext): {ours:.0f} pages/s, {mb / cpu:.1f} MB/s per CPU-second "
+            f"ours (corpus.readers.dump + clean_wikitext): {ours:.0f} pages/s, {mb / cpu:.1f} MB/s per CPU-second "
             f"({wall:.1f} s wall), {links} links"
         )
         _, reader_cpu = run_reader(path)

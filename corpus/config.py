@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 # Each corpus stage's `executor` section; defined beside the executor it configures.
-from pipeline.executor import ExecutorConfig
+from foundation.executor import ExecutorConfig
 
 
 @dataclass
@@ -14,7 +14,7 @@ class CorpusConfig:
     """`linkbert corpus extract`: dumps -> clean documents, links, redirects."""
 
     format: Literal["wikipedia", "jsonl", "hf"] = "wikipedia"
-    # format=hf (corpus/hf_reader.py): the dataset's column for each record field (unmapped fields keep
+    # format=hf (corpus/readers/hf.py): the dataset's column for each record field (unmapped fields keep
     # their name); links "" = a dataset without links.
     hf_columns: dict[str, str] = field(
         default_factory=lambda: {"id": "id", "title": "title", "text": "text", "links": "links"}
@@ -42,7 +42,7 @@ class CorpusConfig:
     # warning that says where it ended.
     allow_truncated: bool = False
     # Expand templates the registry does not render from the input's own template pages (namespace
-    # 10: parameters, #if/#ifeq/#switch/#expr; corpus/template_expander.py). Costs a read before the
+    # 10: parameters, #if/#ifeq/#switch/#expr; corpus/wikitext/template_expander.py). Costs a read before the
     # extraction: of the streams holding template pages for a multistream dump with its index, of the
     # whole file otherwise; so it is off unless asked for.
     expand_templates: bool = False

@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from formats.version import check_version, peek_json, write_versioned
-from pipeline.atomic import atomic_path, write_json_atomic
-from pipeline.errors import PipelineError
+from foundation.atomic import atomic_path, write_json_atomic
+from foundation.errors import PipelineError
 
 EXTRACT_MANIFEST = "extract.json"
 STATS = "stats.json"

@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.atomic import write_json_atomic
-from pipeline.errors import PipelineError
+from foundation.atomic import write_json_atomic
+from foundation.errors import PipelineError
 
 MANIFEST = "linkbert_export.json"
 RUN_CONFIG_FILE = "linkbert_config.yaml"

@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from formats.version import peek_json, read_json, read_versioned, require, write_versioned
-from pipeline.atomic import atomic_path, write_json_atomic
-from pipeline.errors import PipelineError
+from foundation.atomic import atomic_path, write_json_atomic
+from foundation.errors import PipelineError
 
 GRAPH_DIR = "graph"
 MANIFEST = "manifest.json"

@@ -23,8 +23,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pipeline.atomic import write_text_atomic
-from pipeline.errors import PipelineError
+from foundation.atomic import write_text_atomic
+from foundation.errors import PipelineError
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from formats.version import peek_json, read_versioned, require, write_versioned
-from pipeline.atomic import atomic_path
-from pipeline.errors import PipelineError
+from foundation.atomic import atomic_path
+from foundation.errors import PipelineError
 
 SEGMENTS_DIR = "segments"
 MANIFEST = "manifest.json"

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.atomic import write_json_atomic
-from pipeline.errors import PipelineError
+from foundation.atomic import write_json_atomic
+from foundation.errors import PipelineError
 
 UPGRADE_HINT = (
     "rebuild the corpus with this version's `make corpus` (or `linkbert corpus build`), "

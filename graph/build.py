@@ -22,15 +22,15 @@ import pyarrow as pa
 
 from formats import graph as graph_format
 from formats.documents import CorpusShards, read_corpus_shards
+from foundation.atomic import atomic_dir
+from foundation.config import config_hash, save_resolved, to_dict
+from foundation.stage import StageOutput
 from graph.config import GraphConfig
 from graph.csr import Csr, csr_from_sorted, csr_sources, merge_kinds
 from graph.nodes import read_nodes, release_unused
 from graph.sources import source_builder
 from graph.sources.base import SourceContext
 from graph.stats import plot_degrees, shape_stats
-from pipeline.atomic import atomic_dir
-from pipeline.config import config_hash, save_resolved, to_dict
-from pipeline.stage import StageOutput
 
 log = logging.getLogger("linkbert.graph")
 

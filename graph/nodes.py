@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from formats.documents import Shard, open_shard
+from foundation.errors import PipelineError
 from graph.resolve import first_occurrences
-from pipeline.errors import PipelineError
 
 DOC_COLUMNS = ("id", "title", "links", "is_disambiguation")
 

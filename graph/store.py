@@ -12,9 +12,9 @@ import numpy as np
 import pyarrow as pa
 
 from formats import graph as graph_format
+from foundation.errors import PipelineError
 from graph.csr import csr_sources
 from graph.resolve import lookup
-from pipeline.errors import PipelineError
 
 if TYPE_CHECKING:
     import networkx as nx

@@ -26,8 +26,8 @@ from typing import Any
 
 from formats import export as export_format
 from formats import run as run_format
-from pipeline.atomic import atomic_path, write_text_atomic
-from pipeline.errors import PipelineError
+from foundation.atomic import atomic_path, write_text_atomic
+from foundation.errors import PipelineError
 
 FIXED = ("step", "mlm_loss", "drp_acc", "baseline_cosine_acc", "drp_majority_acc")
 

@@ -23,8 +23,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.config import ConfigError, from_dict, merge_overrides, read_yaml
-from pipeline.errors import PipelineError
+from foundation.config import ConfigError, from_dict, merge_overrides, read_yaml
+from foundation.errors import PipelineError
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """`linkbert corpus build`: extract -> graph -> segments into `ROOT/NAME-<hash>/`, then `ROOT/NAME` -> it.
 
 Orchestration: it runs the three corpus stages, each of which keeps its own output lifecycle
-(`pipeline/stage.py`); this adds the keyed folder of the whole corpus and the symlink.
+(`foundation/stage.py`); this adds the keyed folder of the whole corpus and the symlink.
 
 The hash covers what decides the corpus: the extraction config (less how it runs), the graph config,
 what decides the segments (bounds and the tokenizer's identity) and each input's path, size and
@@ -20,12 +20,12 @@ from typing import Any
 
 from datatrove.utils.logging import logger
 
-from corpus.extract import EXECUTION_ONLY, run_extract
-from corpus.segments import run_segments, tokenizer_identity
+from corpus.extract.launch import EXECUTION_ONLY, run_extract
+from corpus.segments.stage import run_segments, tokenizer_identity
+from foundation.config import to_dict
+from foundation.errors import PipelineError
+from foundation.stage import file_identity, keyed_folder
 from graph.build import run_graph
-from pipeline.config import to_dict
-from pipeline.errors import PipelineError
-from pipeline.stage import file_identity, keyed_folder
 from pipeline.tree import PipelineConfig
 
 

@@ -26,7 +26,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from pipeline.errors import PipelineError
+from foundation.errors import PipelineError
 from pipeline.tree import PipelineConfig, load_config
 from pretrain.relations import LINKED
 
@@ -76,7 +76,7 @@ def _config(args: argparse.Namespace, extra: Sequence[str] = ()) -> PipelineConf
 
 
 def _corpus_extract(args: argparse.Namespace) -> int:
-    from corpus.extract import run_extract
+    from corpus.extract.launch import run_extract
 
     extra = [
         f"corpus.{k}={v}" for k, v in (("tasks", args.tasks), ("workers", args.workers)) if v is not None
@@ -98,7 +98,7 @@ def _corpus_graph(args: argparse.Namespace) -> int:
 
 
 def _corpus_segments(args: argparse.Namespace) -> int:
-    from corpus.segments import run_segments
+    from corpus.segments.stage import run_segments
 
     extra = [f"segments.tokenizer={args.tokenizer}"] if args.tokenizer else []
     run_segments(_config(args, extra).segments, corpus_dir=args.corpus)
@@ -125,7 +125,7 @@ def _graph_stats(args: argparse.Namespace) -> int:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from pretrain.trainer import run_pretrain
+    from pretrain.training.trainer import run_pretrain
 
     # --resume first, so an explicit checkpoint.resume=DIR override (make resume ARGS=...) wins over it
     extra = [f"checkpoint.resume={args.resume}"] if args.resume else []
@@ -134,7 +134,7 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 
 def _preflight(args: argparse.Namespace) -> int:
-    from pretrain.preflight import run_preflight
+    from pretrain.training.preflight import run_preflight
 
     extra = [f"checkpoint.resume={args.resume}"] if args.resume else []
     cfg = load_config(args.config, [*extra, *args.overrides])
@@ -142,7 +142,7 @@ def _preflight(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from pretrain.export import run_export
+    from pretrain.export.writer import run_export
 
     run_export(
         checkpoint=args.checkpoint, output=args.output, dtype=args.dtype, run_dir=args.run, force=args.force
@@ -151,7 +151,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from pretrain.evaluate import run_eval
+    from pretrain.export.evaluate_export import run_eval
 
     run_eval(
         model_dir=args.model,
@@ -164,7 +164,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from pretrain.scoring import DocumentScorer, format_ranking, ranking_json, read_candidates
+    from pretrain.evaluation.scoring import DocumentScorer, format_ranking, ranking_json, read_candidates
 
     text = args.text if args.text is not None else _read_text(args.text_file)
     candidates = read_candidates(args.candidates)

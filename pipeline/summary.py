@@ -16,7 +16,8 @@ from formats import export as export_format
 from formats import graph as graph_format
 from formats import run as run_format
 from formats import segments as segments_format
-from pipeline.errors import PipelineError
+from foundation.errors import PipelineError
+from pretrain.evaluation.report import drp_verdict
 from pretrain.relations import DEFAULT_RELATIONS, describe_settings
 
 
@@ -55,8 +56,6 @@ def _baselines(row: dict[str, Any]) -> str:
 
 
 def _verdict(row: dict[str, Any]) -> list[tuple[str, str]]:
-    from pretrain.evaluate import drp_verdict
-
     verdict = drp_verdict(row)
     return [("DRP verdict", verdict)] if verdict else []
 

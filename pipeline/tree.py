@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from corpus.config import CorpusConfig, SegmentsConfig
+from foundation import config as machinery
 from graph.config import GraphConfig
-from pipeline import config as machinery
 from pretrain.config import (
     CheckpointConfig,
     DataConfig,

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline.config import load_tree
+from foundation.config import load_tree
 from pretrain.relations import DEFAULT_RELATIONS, RELATIONS
 
 log = logging.getLogger(__name__)
 
-# What the DRP classifier reads (pretrain/model.py): BERT's pooled [CLS] (the paper's), the bare [CLS]
+# What the DRP classifier reads (pretrain/modeling/linkbert.py): BERT's pooled [CLS] (the paper's), the bare [CLS]
 # state, both segments' mean token states in the pair's pass, A and B encoded apart, or their cosine.
 DRP_READOUTS = ("pooler", "cls", "segments", "siamese", "cosine")
 # Read-outs that encode A and B apart: one more encoder pass, over the unmasked pair.
@@ -233,7 +233,7 @@ class LoggingConfig:
 @dataclass
 class EvalConfig:
     every: int = 500  # steps between held-out evaluations (0 = only at the end)
-    # Held-out DRP pairs, equal counts per relation (pretrain/heldout.py): the same set at every
+    # Held-out DRP pairs, equal counts per relation (pretrain/data/heldout.py): the same set at every
     # evaluation, for any world size, and in `linkbert eval`.
     pairs: int = 300
     # Caps that spread the held-out set over many documents and links: pairs per (anchor document,

@@ -1,16 +1,18 @@
-"""Which of the project's packages each package imports: the layering of the code, from its source.
+"""The floors of the code and what imports what, read from the source.
 
-Reads every module with `ast` (nothing is imported). Counts imports at module level and inside
-functions alike (a lazy import is still a dependency), except those under `if TYPE_CHECKING:`
-(annotations only, never run) and those in a module's `__getattr__` (PEP 562: names kept importable
-from their old home after a move, forwarded on first use, never used by the module itself).
-`pipeline` is split: its foundation (errors, atomic writes, config machinery, paths, executor, stage
-lifecycle), which every stage may use; its orchestration (command line, corpus build, summary,
-ablation), which uses every stage; and the config tree (`pipeline.tree`: every stage's section side by
-side), which sits in pretraining's layer: a run records the whole tree, and the tree holds
-pretraining's sections.
+Reads every module of the packages, the benchmarks and these scripts with `ast` (nothing is imported).
+Imports at module level and inside functions count alike (a deferred import is still a dependency);
+those under `if TYPE_CHECKING:` (annotations only, never run) do not.
 
-    python scripts/import_graph.py            # unit -> units it imports
+The floors, lowest first; a module may import its own floor's modules and lower floors' only:
+
+    foundation                 errors, atomic writes, paths, config machinery, executors, stage lifecycle
+    formats                    the on-disk contracts between stages, and of the run and export folders
+    corpus | graph | pretrain  the stages, side by side: none imports another
+    pipeline                   command line, configuration tree, corpus build, ablations, summary
+    bench | scripts            benchmarks and tools
+
+    python scripts/import_graph.py            # floor -> floors it imports, then any circle or wrong way
     python scripts/import_graph.py --modules  # module -> project modules it imports
 """
 
@@ -23,10 +25,16 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("formats", "pipeline", "corpus", "graph", "pretrain")
-# Modules of `pipeline` that run the stages (everything else in it is the foundation).
-ORCHESTRATION = ("pipeline.cli", "pipeline.build", "pipeline.summary", "pipeline.ablation")
-CONFIG_TREE = ("pipeline.tree",)
+PACKAGES = ("foundation", "formats", "corpus", "graph", "pretrain", "pipeline")
+TOOLS = ("bench", "scripts")  # folders of scripts: each file is a module named `bench.name`
+# Floor of each top-level name, lowest first; names on one floor are siblings that never import each other.
+FLOORS: list[tuple[str, ...]] = [
+    ("foundation",),
+    ("formats",),
+    ("corpus", "graph", "pretrain"),
+    ("pipeline",),
+    TOOLS,
+]
 
 
 def module_name(path: Path) -> str:
@@ -40,6 +48,9 @@ def project_modules() -> dict[str, Path]:
     found = {}
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
+            found[module_name(path)] = path
+    for folder in TOOLS:
+        for path in sorted((ROOT / folder).glob("*.py")):
             found[module_name(path)] = path
     return found
 
@@ -58,8 +69,6 @@ def imported_names(path: Path, module: str) -> set[str]:
     names: set[str] = set()
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.FunctionDef) and node.name == "__getattr__" and node in tree.body:
-            return
         if isinstance(node, ast.If) and _is_type_checking(node):
             for child in node.orelse:
                 visit(child)
@@ -92,19 +101,85 @@ def module_imports() -> dict[str, set[str]]:
 
 
 def unit_of(module: str) -> str:
-    package = module.split(".")[0]
-    if package == "pipeline":
-        if module in ORCHESTRATION:
-            return "pipeline (orchestration)"
-        return "pretrain, pipeline.tree" if module in CONFIG_TREE else "pipeline (foundation)"
-    if package == "pretrain":
-        return "pretrain, pipeline.tree"
-    return package
+    """The top-level name a module belongs to (`corpus`, `pretrain`, `bench`, ...)."""
+    return module.split(".")[0]
 
 
-def unit_imports() -> dict[str, set[str]]:
+def floor_of(module: str) -> int:
+    unit = unit_of(module)
+    for rank, names in enumerate(FLOORS):
+        if unit in names:
+            return rank
+    raise ValueError(f"{module} is on no floor: add {unit!r} to FLOORS in scripts/import_graph.py")
+
+
+def wrong_way(imports: dict[str, set[str]]) -> list[str]:
+    """Imports of a higher floor, or of a sibling on the same floor."""
+    found = []
+    for module, imported in sorted(imports.items()):
+        for target in sorted(imported):
+            if unit_of(target) == unit_of(module):
+                continue
+            if floor_of(target) >= floor_of(module):
+                found.append(f"{module} imports {target} ({unit_of(target)} is not below {unit_of(module)})")
+    return found
+
+
+def circles(imports: dict[str, set[str]]) -> list[list[str]]:
+    """Groups of modules that import each other, directly or round a circle (Tarjan's components of
+    more than one module, or a module importing itself), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = 0
+
+    def connect(start: str) -> None:
+        nonlocal counter
+        # Iterative depth-first search: the graph has hundreds of modules, recursion would do too.
+        work = [(start, iter(sorted(imports.get(start, ()))))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(imports.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1 or node in imports.get(node, ()):
+                    found.append(sorted(group))
+
+    for module in sorted(imports):
+        if module not in index:
+            connect(module)
+    return sorted(found)
+
+
+def unit_imports(imports: dict[str, set[str]]) -> dict[str, set[str]]:
     picture: dict[str, set[str]] = defaultdict(set)
-    for module, imported in module_imports().items():
+    for module, imported in imports.items():
         picture[unit_of(module)].update(unit_of(m) for m in imported if unit_of(m) != unit_of(module))
         picture.setdefault(unit_of(module), set())
     return dict(picture)
@@ -112,13 +187,20 @@ def unit_imports() -> dict[str, set[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--modules", action="store_true", help="one line per module instead of per unit")
+    parser.add_argument("--modules", action="store_true", help="one line per module instead of per floor")
     args = parser.parse_args(argv)
-    picture = module_imports() if args.modules else unit_imports()
+    imports = module_imports()
+    picture = imports if args.modules else unit_imports(imports)
     width = max(len(k) for k in picture)
-    for unit in sorted(picture):
+    for unit in sorted(picture, key=lambda u: (floor_of(u), u)):
         print(f"{unit:<{width}}  -> {', '.join(sorted(picture[unit])) or '(none)'}")
-    return 0
+    wrong, loops = wrong_way(imports), circles(imports)
+    print(f"\n{len(imports)} modules, {len(wrong)} wrong-way imports, {len(loops)} circles")
+    for line in wrong:
+        print(f"wrong way: {line}")
+    for group in loops:
+        print(f"circle: {' <-> '.join(group)}")
+    return 1 if wrong or loops else 0
 
 
 if __name__ == "__main__":

@@ -16,12 +16,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from formats.documents import Shard, iter_columns, leaf_path, link_capacity, open_shard
+from foundation.errors import PipelineError
 from graph.config import GraphConfig
 from graph.csr import EdgeBuffer, sort_unique
 from graph.nodes import DOC_COLUMNS, Nodes, release_unused
 from graph.resolve import LinkResolver, TitleTable, build_title_table
 from graph.sources.base import SourceContext, SourceEdges
-from pipeline.errors import PipelineError
 
 log = logging.getLogger("linkbert.graph")
 

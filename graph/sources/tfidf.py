@@ -28,9 +28,9 @@ import pyarrow as pa
 import scipy.sparse as sp
 
 from formats.documents import iter_columns, open_shard
+from foundation.errors import PipelineError
 from graph.config import TfidfConfig
 from graph.sources.base import SourceContext, SourceEdges
-from pipeline.errors import PipelineError
 
 log = logging.getLogger("linkbert.graph")
 

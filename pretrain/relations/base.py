@@ -16,7 +16,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from pretrain.config import DrpConfig
-    from pretrain.corpus_data import LinkedCorpus
+    from pretrain.data.corpus_data import LinkedCorpus
 
 _EDGE_CHUNK_ROWS = 1 << 18  # ~8M Wikipedia edges a chunk: bounds the temporaries of the link counts
 _BLOCK = 64  # entries per block of `blocked_searchsorted`: 512 contiguous bytes of int64

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from corpus.config import CorpusConfig
-from corpus.dump_reader import read_pages
-from corpus.extract import run_extract
+from corpus.extract.launch import run_extract
+from corpus.readers.dump import read_pages
+from foundation.errors import PipelineError
 from pipeline.cli import main
-from pipeline.errors import PipelineError
 from tests.corpus.test_dump_reader import GREEK_DUMP
 
 WIKI = Path(__file__).resolve().parents[1] / "data" / "wiki"
@@ -176,7 +176,7 @@ def test_stubs_dump_is_read_with_a_warning(tmp_path, caplog):
     path = tmp_path / "stub-articles.xml.gz"
     with gzip.open(path, "wt", encoding="utf-8") as f:
         f.write(f'<mediawiki xml:lang="en"><siteinfo><dbname>enwiki</dbname></siteinfo>{pages}</mediawiki>')
-    with caplog.at_level(logging.WARNING, logger="corpus.dump_reader"):
+    with caplog.at_level(logging.WARNING, logger="corpus.readers.dump"):
         assert len(list(read_pages(str(path)))) == 12
     assert "12 of its 12 pages have no text; a stubs dump" in caplog.text
 
@@ -189,7 +189,7 @@ def test_truncated_dump_is_refused_unless_allowed(tmp_path, caplog):
     # A bz2 cut in the middle of a stream keeps the pages before the cut.
     cut = tmp_path / "cut.xml.bz2"
     cut.write_bytes(SAMPLE.read_bytes()[:400_000])
-    with caplog.at_level(logging.WARNING, logger="corpus.dump_reader"):
+    with caplog.at_level(logging.WARNING, logger="corpus.readers.dump"):
         pages = list(read_pages(str(cut), allow_truncated=True))
     assert 0 < len(pages) < 206
     assert (

@@ -11,11 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from corpus.config import CorpusConfig
-from corpus.dump_reader import read_pages
-from corpus.extract import run_extract
-from corpus.repair import ByteRepair
+from corpus.extract.launch import run_extract
+from corpus.readers.dump import read_pages
+from corpus.readers.repair import ByteRepair
+from foundation.errors import PipelineError
 from pipeline.cli import main
-from pipeline.errors import PipelineError
 
 HEAD = """<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/" version="0.10" xml:lang="en">
   <siteinfo><dbname>enwiki</dbname><case>first-letter</case>

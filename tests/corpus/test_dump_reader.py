@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from corpus.dump_reader import _PageParser, bz2_command, read_pages, slice_chunks
-from corpus.multistream import Slice
-from pipeline.errors import PipelineError
+from corpus.readers.dump import _PageParser, bz2_command, read_pages, slice_chunks
+from corpus.readers.multistream import Slice
+from foundation.errors import PipelineError
 
 WIKI = Path(__file__).resolve().parents[1] / "data" / "wiki"
 SAMPLE = WIKI / "enwiki-sample.xml.bz2"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from corpus.expr import ExprError, evaluate
+from corpus.wikitext.expr import ExprError, evaluate
 
 
 @pytest.mark.parametrize(

@@ -16,11 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from corpus.config import CorpusConfig
-from corpus.extract import run_extract
-from corpus.jsonl_reader import read_jsonl, stable_id
-from corpus.multistream import Slice
+from corpus.extract.launch import run_extract
+from corpus.readers.jsonl import read_jsonl, stable_id
+from corpus.readers.multistream import Slice
 from formats.documents import DOCS_SCHEMA, REDIRECTS_SCHEMA
-from pipeline.errors import PipelineError
+from foundation.errors import PipelineError
 from tests.corpus.test_dump_reader import GREEK_DUMP
 
 WIKI = Path(__file__).resolve().parents[1] / "data" / "wiki"
@@ -136,12 +136,12 @@ def test_schema09_tiny_and_a_handwritten_greek_dump(tmp_path):
 
 
 def test_a_page_the_cleaner_cannot_handle_is_counted_and_skipped(tmp_path, monkeypatch):
-    import corpus.extract
-    import corpus.wikitext
+    import corpus.extract.launch
+    import corpus.wikitext.clean
 
     # A page over the size limit is a broken input: not retried by the fallback parser, counted as failed.
-    monkeypatch.setattr(corpus.wikitext, "MAX_PAGE_CHARS", 1000)
-    monkeypatch.setattr(corpus.extract, "MAX_PAGE_CHARS", 1000)
+    monkeypatch.setattr(corpus.wikitext.clean, "MAX_PAGE_CHARS", 1000)
+    monkeypatch.setattr(corpus.extract.launch, "MAX_PAGE_CHARS", 1000)
     bad_page = f"""  <page>
     <title>Huge</title>
     <ns>0</ns>
@@ -268,7 +268,7 @@ def test_jsonl_byte_ranges_partition_the_lines(tmp_path):
 
 
 def test_progress_lines_report_pages_per_second(tmp_path, monkeypatch):
-    monkeypatch.setattr("corpus.extract.PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr("corpus.extract.launch.PROGRESS_EVERY_S", 0.0)
     path = tmp_path / "docs.jsonl"
     write_jsonl(path, [{"id": i, "title": f"Doc {i}", "text": "t"} for i in range(130)])
     run_extract(CorpusConfig(format="jsonl"), [str(path)], str(tmp_path / "out"))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from corpus.fallback import clean_with_mwparserfromhell
-from corpus.siteinfo import SiteInfo
-from corpus.wikitext import MAX_NESTING, CleanPage, Link, WikitextError, clean_wikitext
+from corpus.site.siteinfo import SiteInfo
+from corpus.wikitext.clean import MAX_NESTING, CleanPage, Link, WikitextError, clean_wikitext
+from corpus.wikitext.fallback import clean_with_mwparserfromhell
 
 
 @pytest.fixture(scope="module")

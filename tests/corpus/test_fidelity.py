@@ -33,7 +33,7 @@ def test_no_residue_on_any_bundled_dump(fidelity):
 
 
 def test_the_residue_rules_see_what_removals_leave(fidelity):
-    from corpus.siteinfo import SiteInfo
+    from corpus.site.siteinfo import SiteInfo
 
     site = SiteInfo.default("el")
     source = "Η [[Ρωσία]]ς έχει έκταση {{convert|17|km2}}.\n== Κενή ==\n== Άλλη ==\nΚείμενο."
@@ -68,8 +68,8 @@ def test_the_residue_rules_see_what_removals_leave(fidelity):
 
 
 def test_offsets_stay_exact_on_every_bundled_dump(fidelity):
-    from corpus.dump_reader import read_pages
-    from corpus.wikitext import clean_wikitext
+    from corpus.readers.dump import read_pages
+    from corpus.wikitext.clean import clean_wikitext
 
     body = 0
     for name, language in fidelity.DUMPS:

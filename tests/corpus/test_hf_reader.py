@@ -10,8 +10,8 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 
-from corpus.extract import run_extract
-from pipeline.errors import PipelineError
+from corpus.extract.launch import run_extract
+from foundation.errors import PipelineError
 from pipeline.tree import load_config
 
 # Published-style column names, an extra column the reader must ignore, string and int ids, a link

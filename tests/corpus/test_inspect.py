@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from corpus.inspect import segments_dataset
-from pipeline.errors import PipelineError
+from foundation.errors import PipelineError
 
 
 def test_segments_dataset_rows_are_the_segments_arrays(segments_built_sample: Path):

@@ -7,7 +7,13 @@ import re
 
 import pytest
 
-from corpus.languages import DEFAULT_TRAIL, LINK_TRAILS, language_of, link_trail_class, local_namespace_names
+from corpus.site.languages import (
+    DEFAULT_TRAIL,
+    LINK_TRAILS,
+    language_of,
+    link_trail_class,
+    local_namespace_names,
+)
 
 
 def absorbed(language: str, after_link: str) -> str:

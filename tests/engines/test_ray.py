@@ -14,8 +14,8 @@ from tests.engines.conftest import DUMP, assert_same_corpus, engine_config
 def test_ray_executor_builds_the_same_corpus_as_local(ray_address: str, local_corpus: Path, tmp_path: Path):
     import ray
 
-    from corpus.extract import run_extract
-    from corpus.segments import run_segments
+    from corpus.extract.launch import run_extract
+    from corpus.segments.stage import run_segments
     from graph.build import run_graph
 
     cfg = engine_config(

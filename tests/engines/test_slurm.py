@@ -42,8 +42,8 @@ def wait_for(path: Path, logs: Path, timeout: float = 600) -> None:
 @pytest.mark.slow
 @pytest.mark.engines
 def test_slurm_job_arrays_build_the_same_corpus_as_local(slurm_conf: str, local_corpus: Path, tmp_path: Path):
-    from corpus.extract import run_extract
-    from corpus.segments import run_segments
+    from corpus.extract.launch import run_extract
+    from corpus.segments.stage import run_segments
     from graph.build import run_graph
 
     slurm = (

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from formats import documents
-from pipeline.errors import PipelineError
+from foundation.errors import PipelineError
 
 
 @dataclass

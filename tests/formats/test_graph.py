@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from formats import graph as graph_format
-from pipeline.errors import PipelineError
+from foundation.errors import PipelineError
 
 
 def _write(corpus: Path, manifest_extra: dict | None = None) -> Path:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from formats import segments as segments_format
-from pipeline.errors import PipelineError
+from foundation.errors import PipelineError
 
 SPECIAL = {"pad": 0, "unk": 1, "cls": 2, "sep": 3, "mask": 4}
 

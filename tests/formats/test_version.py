@@ -1,7 +1,7 @@
 import pytest
 
 from formats.version import check_version
-from pipeline.errors import PipelineError
+from foundation.errors import PipelineError
 
 SUPPORTED = ("linkbert-graph/1", "linkbert-graph/2")
 

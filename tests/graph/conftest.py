@@ -84,7 +84,7 @@ def small_corpus(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def sample_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real enwiki sample extracted by `corpus extract` (no graph/ yet: copy before building)."""
-    from corpus.extract import run_extract
+    from corpus.extract.launch import run_extract
     from pipeline.tree import load_config
 
     out = tmp_path_factory.mktemp("sample") / "corpus"

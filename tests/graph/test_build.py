@@ -5,10 +5,10 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from foundation.errors import PipelineError
 from graph.build import run_graph
 from graph.config import GraphConfig
 from graph.store import DocumentGraph
-from pipeline.errors import PipelineError
 from tests.graph.conftest import doc, write_corpus
 
 DROPPED = (

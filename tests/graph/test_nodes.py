@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from formats.documents import DOCS_SCHEMA, Shard
+from foundation.errors import PipelineError
 from graph.nodes import read_nodes
-from pipeline.errors import PipelineError
 
 
 def write_shard(path: Path, rows: list[tuple], schema: pa.Schema = DOCS_SCHEMA) -> Shard:

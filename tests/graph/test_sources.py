@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from formats.documents import read_corpus_shards
+from foundation.errors import ConfigError, PipelineError
 from graph.build import build_graph, run_graph
 from graph.config import GraphConfig, RandomConfig, TfidfConfig
 from graph.csr import csr_sources, merge_kinds
 from graph.stats import print_graph_stats
 from graph.store import DocumentGraph
-from pipeline.errors import ConfigError, PipelineError
 from pipeline.tree import load_config
 from tests.graph.conftest import doc, write_corpus
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import cli
-from pretrain.corpus_data import LinkedCorpus
+from pretrain.data.corpus_data import LinkedCorpus
 from tests.pretrain.test_trainer import run_cli
 
 REPO = Path(__file__).resolve().parents[2]

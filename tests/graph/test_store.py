@@ -3,11 +3,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from foundation.errors import PipelineError
 from graph.build import run_graph
 from graph.config import GraphConfig
 from graph.csr import csr_sources
 from graph.store import DocumentGraph
-from pipeline.errors import PipelineError
 
 
 @pytest.fixture

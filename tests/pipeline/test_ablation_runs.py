@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from foundation.errors import PipelineError
 from pipeline import cli
 from pipeline.ablation_runs import AblationConfig, load_ablation_config, plan
-from pipeline.errors import PipelineError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from foundation.config import config_hash
+from foundation.errors import PipelineError
 from pipeline.build import build_key, point_link, run_build
 from pipeline.cli import main
-from pipeline.config import config_hash
-from pipeline.errors import PipelineError
 from pipeline.tree import load_config
 from tests.conftest import SAMPLE_CONFIG, SAMPLE_DUMP
 

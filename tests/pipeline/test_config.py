@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import config_hash, dump_yaml, read_yaml
-from pipeline.errors import ConfigError
+from foundation.config import config_hash, dump_yaml, read_yaml
+from foundation.errors import ConfigError
 from pipeline.tree import PipelineConfig, load_config
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.errors import PipelineError
+from foundation.errors import PipelineError
 from pipeline.summary import summarize
 
 REPO = Path(__file__).resolve().parents[2]

@@ -17,7 +17,14 @@ else:  # pytest itself depends on tomli before 3.11
     import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("pipeline", "formats", "corpus", "graph", "pretrain")  # [tool.setuptools.packages.find] include
+PACKAGES = (
+    "foundation",
+    "pipeline",
+    "formats",
+    "corpus",
+    "graph",
+    "pretrain",
+)  # [tool.setuptools.packages.find] include
 # Imported only where an optional extra is installed (checked with importlib.util.find_spec first).
 OPTIONAL = {"ray": "ray"}
 # Declared for a module the code loads by other means: torch.utils.tensorboard imports tensorboard.

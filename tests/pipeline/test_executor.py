@@ -10,8 +10,8 @@ from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.executor.slurm import SlurmPipelineExecutor
 
 from corpus.config import ExecutorConfig
-from pipeline.errors import PipelineError
-from pipeline.executor import build_executor
+from foundation.errors import PipelineError
+from foundation.executor import build_executor
 
 
 class RankFile:

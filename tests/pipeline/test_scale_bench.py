@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from formats import segments as segments_format
-from pretrain.corpus_data import LinkedCorpus
+from pretrain.data.corpus_data import LinkedCorpus
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))

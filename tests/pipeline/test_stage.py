@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.atomic import write_json_atomic
-from pipeline.config import config_hash
-from pipeline.errors import PipelineError
-from pipeline.stage import StageOutput, file_identity, forget_incomplete, keyed_folder
+from foundation.atomic import write_json_atomic
+from foundation.config import config_hash
+from foundation.errors import PipelineError
+from foundation.stage import StageOutput, file_identity, forget_incomplete, keyed_folder
 
 
 def _write(folder: Path, manifest: dict) -> dict:

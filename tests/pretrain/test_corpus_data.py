@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.errors import PipelineError
-from pretrain.corpus_data import LinkedCorpus, split_documents
+from foundation.errors import PipelineError
+from pretrain.data.corpus_data import LinkedCorpus, split_documents
 
 
 def test_open_reads_the_formats(synthetic_corpus_dir: Path) -> None:

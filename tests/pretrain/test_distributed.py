@@ -14,9 +14,9 @@ import pytest
 
 from formats.run import COMPLETE_MARKER as MARKER
 from formats.run import list_checkpoints
-from pipeline.errors import PipelineError
+from foundation.errors import PipelineError
 from pretrain.config import TrainConfig
-from pretrain.distributed import plan_batches
+from pretrain.training.distributed import plan_batches
 from tests.pretrain.test_trainer import read_metrics, tiny_args
 
 REPO = Path(__file__).resolve().parents[2]
@@ -121,7 +121,7 @@ def test_deepspeed_zero2_two_processes_trains_checkpoints_and_resumes(
 
 
 def test_auto_precision_is_bf16_exactly_where_the_device_computes_it_natively():
-    from pretrain.distributed import native_bf16, resolve_precision
+    from pretrain.training.distributed import native_bf16, resolve_precision
 
     assert resolve_precision("auto") == ("bf16" if native_bf16() else "no")
     for fixed in ("no", "bf16", "fp16"):

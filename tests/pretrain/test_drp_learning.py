@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from pipeline.tree import load_config
-from pretrain.corpus_data import LinkedCorpus
-from pretrain.loader import build_train_loader
-from pretrain.model import build_model
-from pretrain.synthetic import write_synthetic_corpus
+from pretrain.data.corpus_data import LinkedCorpus
+from pretrain.data.loader import build_train_loader
+from pretrain.data.synthetic import write_synthetic_corpus
+from pretrain.modeling.linkbert import build_model
 
 STEPS = 400
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pretrain.drp_report import bootstrap_intervals, per_edge
+from pretrain.evaluation.drp_report import bootstrap_intervals, per_edge
 
 NAMES = ("contiguous", "random", "linked")
 

@@ -14,10 +14,11 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from pipeline.errors import PipelineError
+from foundation.errors import PipelineError
 from pretrain.config import ModelConfig
-from pretrain.evaluate import evaluate_model, format_metrics
-from pretrain.model import IGNORE_INDEX, build_model
+from pretrain.evaluation.evaluate import evaluate_model
+from pretrain.evaluation.report import format_metrics
+from pretrain.modeling.linkbert import IGNORE_INDEX, build_model
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
@@ -123,7 +124,7 @@ WORKER = textwrap.dedent(
     from accelerate.utils import InitProcessGroupKwargs
     sys.path.insert(0, sys.argv[2])
     from tests.pretrain.test_evaluate import make_batches, tiny_model
-    from pretrain.evaluate import evaluate_model
+    from pretrain.evaluation.evaluate import evaluate_model
 
     torch.set_num_threads(1)
     acc = Accelerator(kwargs_handlers=[InitProcessGroupKwargs(backend="gloo")])
@@ -181,7 +182,8 @@ def test_class_names_follow_the_configured_relations():
 
 
 def test_empty_evaluation_writes_nulls_not_nan(tmp_path):
-    from pretrain.evaluate import summarize, write_metrics
+    from pretrain.evaluation.evaluate import summarize
+    from pretrain.evaluation.report import write_metrics
 
     metrics = summarize([0.0] * (7 + 9), ("contiguous", "random", "linked"))
     assert math.isnan(metrics["mlm_loss"]) and math.isnan(metrics["drp_acc_linked"])

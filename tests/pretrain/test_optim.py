@@ -10,9 +10,9 @@ import torch
 from transformers import BertConfig
 
 from pretrain.config import TrainConfig
-from pretrain.model import LinkBertForPreTraining
-from pretrain.optim import Lamb, build_optimizer, param_groups
-from pretrain.schedule import LrSchedule, WarmupLinearDecay
+from pretrain.modeling.linkbert import LinkBertForPreTraining
+from pretrain.training.optim import Lamb, build_optimizer, param_groups
+from pretrain.training.schedule import LrSchedule, WarmupLinearDecay
 
 
 def tiny_model() -> LinkBertForPreTraining:

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from pipeline.tree import load_config
-from pretrain.corpus_data import LinkedCorpus
-from pretrain.pair_fit import pair_fit_warning
-from pretrain.preflight import GIB, LaunchShape, preflight
-from pretrain.sampler import truncate_longest_first_array
-from pretrain.synthetic import write_synthetic_corpus
+from pretrain.data.corpus_data import LinkedCorpus
+from pretrain.data.pair_fit import pair_fit_warning
+from pretrain.data.sampler import truncate_longest_first_array
+from pretrain.data.synthetic import write_synthetic_corpus
+from pretrain.training.preflight import GIB, LaunchShape, preflight
 
 PRESETS = Path(__file__).resolve().parents[2] / "configs" / "pretrain"
 CPU1 = LaunchShape(processes=1, per_machine=1, gpu=False)
@@ -68,10 +68,10 @@ def test_preflight_and_trainer_start_warn_once(long_segments: Path, tmp_path: Pa
     # The trainer's start logs the same warning (the `_build` step, where the corpus is opened).
     from accelerate import Accelerator
 
-    from pretrain.trainer import _build
+    from pretrain.training.trainer import _build
 
     cfg = load_config(PRESETS / "tiny-cpu.yaml", [*base, "data.max_seq_len=128"])
-    with caplog.at_level(logging.WARNING, logger="pretrain.trainer"):
+    with caplog.at_level(logging.WARNING, logger="pretrain.training.trainer"):
         _build(Accelerator(cpu=True), cfg)
     corpus = LinkedCorpus.open(long_segments)
     expected = pair_fit_warning(corpus.segment_offsets, None, 128)

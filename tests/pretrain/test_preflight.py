@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from foundation.errors import PipelineError
 from pipeline import cli
-from pipeline.errors import PipelineError
 from pipeline.tree import load_config
-from pretrain.preflight import GIB, LaunchShape, estimate_memory, model_dims, preflight
-from pretrain.synthetic import write_synthetic_corpus
+from pretrain.data.synthetic import write_synthetic_corpus
+from pretrain.training.preflight import GIB, LaunchShape, estimate_memory, model_dims, preflight
 
 REPO = Path(__file__).resolve().parents[2]
 PRESETS = REPO / "configs" / "pretrain"

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.errors import ConfigError
-from pipeline.paths import resolve_path
+from foundation.errors import ConfigError
+from foundation.paths import resolve_path
 from pipeline.tree import load_config
-from pretrain.distributed import plan_batches
+from pretrain.training.distributed import plan_batches
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PRESETS = sorted((CONFIGS / "pretrain").glob("*.yaml"))

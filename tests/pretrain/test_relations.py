@@ -13,17 +13,17 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline.config import ConfigError
-from pipeline.errors import PipelineError
+from foundation.config import ConfigError
+from foundation.errors import PipelineError
 from pipeline.tree import load_config
 from pretrain.config import DataConfig, DrpConfig
-from pretrain.corpus_data import LinkedCorpus
-from pretrain.counter_rng import below_array
-from pretrain.loader import build_eval_sampler, build_train_sampler
+from pretrain.data.corpus_data import LinkedCorpus
+from pretrain.data.counter_rng import below_array
+from pretrain.data.loader import build_eval_sampler, build_train_sampler
+from pretrain.data.sampler import PairSampler
 from pretrain.relations import RELATIONS
 from pretrain.relations.base import Relation, SegmentRanges
-from pretrain.sampler import PairSampler
-from pretrain.trainer import stream_view
+from pretrain.training.trainer import stream_view
 from tests.pretrain.test_trainer import read_metrics, run_cli, tiny_args
 
 REPO = Path(__file__).resolve().parents[2]

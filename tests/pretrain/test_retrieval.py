@@ -12,20 +12,19 @@ import pytest
 import torch
 
 from pretrain.config import ModelConfig
-from pretrain.corpus_data import LinkedCorpus
-from pretrain.model import build_model
-from pretrain.retrieval import (
+from pretrain.data.corpus_data import LinkedCorpus
+from pretrain.data.synthetic import write_synthetic_corpus
+from pretrain.evaluation.report import format_retrieval, plot_retrieval
+from pretrain.evaluation.retrieval import (
     draw_negatives,
     evaluate_retrieval,
-    format_retrieval,
-    plot_retrieval,
     ranking_metrics,
     select_queries,
     target_ranks,
     tfidf_scores,
 )
-from pretrain.scoring import drp_probabilities
-from pretrain.synthetic import write_synthetic_corpus
+from pretrain.evaluation.scoring import drp_probabilities
+from pretrain.modeling.linkbert import build_model
 from tests.pretrain.test_evaluate import TINY
 
 RELATIONS = ("contiguous", "random", "linked")
@@ -201,8 +200,8 @@ def reference_pair(a: list[int], b: list[int], max_len: int, cls: int, sep: int)
 
 def test_drp_scores_read_the_pair_as_pretraining_does(corpus, tiny_export):
     """The drp_linked score of each pair against a forward of that one pair, built and truncated by hand."""
-    from pretrain.retrieval import drp_scores
-    from pretrain.scoring import load_export_model
+    from pretrain.evaluation.retrieval import drp_scores
+    from pretrain.evaluation.scoring import load_export_model
 
     model = load_export_model(tiny_export, torch.device("cpu"))
     source, target = select_queries(corpus, np.arange(corpus.num_docs), None, max_queries=6)

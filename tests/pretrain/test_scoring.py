@@ -10,9 +10,9 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
+from foundation.errors import PipelineError
 from pipeline.cli import main
-from pipeline.errors import PipelineError
-from pretrain.scoring import DocumentScorer, read_candidates
+from pretrain.evaluation.scoring import DocumentScorer, read_candidates
 from tests.pretrain.test_retrieval import RELATIONS, corpus, corpus_dir, tiny_export  # noqa: F401
 
 TEXT = "w5 w6 w9 ##p7 w13 w17"

@@ -20,8 +20,8 @@ import torch
 from formats.run import COMPLETE_MARKER as MARKER
 from formats.run import list_checkpoints
 from pipeline import cli
-from pretrain.flops import flops_per_token, mfu, peak_flops
-from pretrain.synthetic import write_synthetic_corpus
+from pretrain.data.synthetic import write_synthetic_corpus
+from pretrain.modeling.flops import flops_per_token, mfu, peak_flops
 
 REPO = Path(__file__).resolve().parents[2]
 

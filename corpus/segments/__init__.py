@@ -1,0 +1,1 @@
+"""The segments stage: tokenize documents and cut them into segments."""

@@ -1,0 +1,1 @@
+"""The Hugging Face export folder: weights, tokenizer, DRP head and the model card."""

@@ -1,0 +1,1 @@
+"""The LinkBERT model (MLM + DRP heads on a BERT encoder) and its FLOP count."""
