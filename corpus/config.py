@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+
+from corpus.readers import FORMATS
 
 # Each corpus stage's `executor` section; defined beside the executor it configures.
 from foundation.executor import ExecutorConfig
@@ -13,7 +14,8 @@ from foundation.executor import ExecutorConfig
 class CorpusConfig:
     """`linkbert corpus extract`: dumps -> clean documents, links, redirects."""
 
-    format: Literal["wikipedia", "jsonl", "hf"] = "wikipedia"
+    # The input format (corpus/readers/: wikipedia, jsonl, hf, or one registered in corpus.readers.FORMATS).
+    format: str = "wikipedia"
     # format=hf (corpus/readers/hf.py): the dataset's column for each record field (unmapped fields keep
     # their name); links "" = a dataset without links.
     hf_columns: dict[str, str] = field(
@@ -63,6 +65,10 @@ class CorpusConfig:
     )
 
     def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(
+                f"corpus.format={self.format!r}: no such input format (known: {', '.join(sorted(FORMATS))})"
+            )
         if self.tasks < 1:
             raise ValueError("corpus.tasks must be >= 1")
         if self.workers == 0 or self.workers < -1:

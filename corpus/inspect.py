@@ -21,6 +21,7 @@ from formats import segments as segments_format
 
 
 def segments_dataset(corpus_dir: str | os.PathLike, *, text: bool = False):
+    # Deferred: datasets loads only for Hugging Face input.
     import datasets
 
     seg = segments_format.read_arrays(corpus_dir, allow_empty=True)
@@ -38,6 +39,7 @@ def segments_dataset(corpus_dir: str | os.PathLike, *, text: bool = False):
     )
     ds = datasets.Dataset(table)
     if text:
+        # Deferred: transformers takes seconds to import and only this path needs it.
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(str(seg.tokenizer_dir))

@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 import yaml
 
+from foundation.atomic import write_text_atomic
 from foundation.errors import ConfigError
 
 T = TypeVar("T")
@@ -268,7 +269,6 @@ def dump_yaml(cfg: Any) -> str:
 
 def save_resolved(cfg: Any, path: str | Path) -> None:
     """Write the resolved config beside an output, atomically."""
-    from foundation.atomic import write_text_atomic
 
     write_text_atomic(path, dump_yaml(cfg))
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from loguru import logger
+
 from foundation.errors import PipelineError
 
 if TYPE_CHECKING:  # datatrove is imported where an executor is built, not where configs are read
@@ -53,7 +55,6 @@ def quiet_input_errors() -> None:
     traceback, which for bad input buries the message that says what to do. Bugs keep theirs.
 
     Call it inside the task (worker processes do not inherit the launcher's logging setup)."""
-    from loguru import logger
 
     logger.configure(patcher=_drop_input_error_tracebacks)
 
@@ -79,6 +80,7 @@ def build_executor(
         raise PipelineError(f"{job_name}: tasks must be >= 1, got {tasks}")
     quiet_input_errors()
     if executor.kind == "local":
+        # Deferred: datatrove and its executor load only when a corpus stage runs.
         from datatrove.executor.local import LocalPipelineExecutor
 
         return LocalPipelineExecutor(
@@ -89,6 +91,7 @@ def build_executor(
             depends=depends,
         )
     if executor.kind == "slurm":
+        # Deferred: datatrove and its executor load only when a corpus stage runs.
         from datatrove.executor.slurm import SlurmPipelineExecutor
 
         if not executor.partition:
@@ -113,6 +116,7 @@ def build_executor(
     if executor.kind == "ray":
         if importlib.util.find_spec("ray") is None:
             raise PipelineError(f"{job_name}: executor.kind=ray needs Ray (pip install 'ray[default]')")
+        # Deferred: ray is an optional extra (executor.kind=ray).
         import ray
         from datatrove.executor.ray import RayPipelineExecutor
 

@@ -32,6 +32,7 @@ from datatrove.utils.logging import logger
 from foundation.atomic import write_json_atomic
 from foundation.config import config_hash
 from foundation.errors import PipelineError
+from foundation.executor import quiet_input_errors
 
 
 def keyed_folder(root: str | os.PathLike, name: str, key: Any) -> Path:
@@ -166,8 +167,6 @@ class FinalizeStep(PipelineStep):
         self.finish, self.args = finish, args
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        from foundation.executor import quiet_input_errors
-
         quiet_input_errors()
         self.finish(*self.args)
         return

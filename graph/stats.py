@@ -62,9 +62,11 @@ def plot_degrees(
 ) -> None:
     """In/out-degree distributions (number of nodes per degree) on log-log axes; with several sources,
     each source's out-degree too (`out_by_source`)."""
+    # Deferred: matplotlib loads only when a picture is drawn.
     import matplotlib
 
     matplotlib.use("Agg")
+    # Deferred: matplotlib loads only when a picture is drawn.
     import matplotlib.pyplot as plt
 
     series = [(out_degree, "out-degree", "o"), (in_degree, "in-degree", "s")]
@@ -149,6 +151,7 @@ def _rows(stats: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
 
 def networkx_stats(graph: DocumentGraph) -> dict[str, Any]:
     """Analysis that needs networkx; only for graphs up to NETWORKX_MAX_NODES."""
+    # Deferred: networkx loads only for the statistics that need it.
     import networkx as nx
 
     g = graph.to_networkx(max_nodes=NETWORKX_MAX_NODES, max_edges=NETWORKX_MAX_EDGES)

@@ -82,6 +82,7 @@ class DocumentGraph:
 
     def to_networkx(self, max_nodes: int = 200_000, max_edges: int = 5_000_000) -> nx.DiGraph:
         """A networkx DiGraph (nodes 0..N-1 with `title` and `id`) for analysis of small graphs."""
+        # Deferred: networkx loads only for the statistics that need it.
         import networkx as nx
 
         if self.num_nodes > max_nodes or self.num_edges > max_edges:

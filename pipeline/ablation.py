@@ -24,6 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from formats import export as export_format
 from formats import run as run_format
 from foundation.atomic import atomic_path, write_text_atomic
@@ -93,11 +95,12 @@ def markdown(header: list[str], body: list[list[Any]]) -> str:
 
 
 def plot(rows: dict[str, dict[str, Any]], path: Path) -> None:
+    # Deferred: matplotlib loads only when a picture is drawn.
     import matplotlib
 
     matplotlib.use("Agg")
+    # Deferred: matplotlib loads only when a picture is drawn.
     import matplotlib.pyplot as plt
-    import numpy as np
 
     variants, names = list(rows), relations(rows)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), dpi=100)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from foundation.config import ConfigError, from_dict, merge_overrides, read_yaml
 from foundation.errors import PipelineError
+from pipeline.ablation import write_ablation
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,6 @@ def plan(cfg: AblationConfig) -> list[Step]:
 
 def run_ablation(cfg: AblationConfig, *, dry_run: bool = False) -> str | None:
     """Run every step (stopping at the first that fails), then write and return the markdown table."""
-    from pipeline.ablation import write_ablation
 
     steps = plan(cfg)
     for i, step in enumerate(steps, 1):

@@ -21,8 +21,10 @@ Stage modules are imported only when their command runs, so `--help` stays fast.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -76,6 +78,7 @@ def _config(args: argparse.Namespace, extra: Sequence[str] = ()) -> PipelineConf
 
 
 def _corpus_extract(args: argparse.Namespace) -> int:
+    # Deferred: a command loads only its own stage (torch, datatrove, ...); `linkbert --help` starts fast.
     from corpus.extract.launch import run_extract
 
     extra = [
@@ -91,6 +94,7 @@ def _corpus_extract(args: argparse.Namespace) -> int:
 
 
 def _corpus_graph(args: argparse.Namespace) -> int:
+    # Deferred: a command loads only its own stage (torch, datatrove, ...); `linkbert --help` starts fast.
     from graph.build import run_graph
 
     run_graph(_config(args).graph, corpus_dir=args.corpus)
@@ -98,6 +102,7 @@ def _corpus_graph(args: argparse.Namespace) -> int:
 
 
 def _corpus_segments(args: argparse.Namespace) -> int:
+    # Deferred: a command loads only its own stage (torch, datatrove, ...); `linkbert --help` starts fast.
     from corpus.segments.stage import run_segments
 
     extra = [f"segments.tokenizer={args.tokenizer}"] if args.tokenizer else []
@@ -106,6 +111,7 @@ def _corpus_segments(args: argparse.Namespace) -> int:
 
 
 def _corpus_build(args: argparse.Namespace) -> int:
+    # Deferred: a command loads only its own stage (torch, datatrove, ...); `linkbert --help` starts fast.
     from pipeline.build import run_build
 
     cfg = _config(args)
@@ -115,6 +121,7 @@ def _corpus_build(args: argparse.Namespace) -> int:
 
 
 def _graph_stats(args: argparse.Namespace) -> int:
+    # Deferred: a command loads only its own stage (torch, datatrove, ...); `linkbert --help` starts fast.
     from graph.stats import print_graph_stats
 
     print_graph_stats(args.corpus)
@@ -125,6 +132,7 @@ def _graph_stats(args: argparse.Namespace) -> int:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
+    # Deferred: loads torch and accelerate; the config and corpus checks before it run without them.
     from pretrain.training.trainer import run_pretrain
 
     # --resume first, so an explicit checkpoint.resume=DIR override (make resume ARGS=...) wins over it
@@ -134,6 +142,7 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 
 def _preflight(args: argparse.Namespace) -> int:
+    # Deferred: loads torch and accelerate; the config and corpus checks before it run without them.
     from pretrain.training.preflight import run_preflight
 
     extra = [f"checkpoint.resume={args.resume}"] if args.resume else []
@@ -142,6 +151,7 @@ def _preflight(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    # Deferred: loads torch and accelerate; the config and corpus checks before it run without them.
     from pretrain.export.writer import run_export
 
     run_export(
@@ -151,6 +161,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    # Deferred: loads torch and accelerate; the config and corpus checks before it run without them.
     from pretrain.export.evaluate_export import run_eval
 
     run_eval(
@@ -164,6 +175,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
+    # Deferred: loads torch and accelerate; the config and corpus checks before it run without them.
     from pretrain.evaluation.scoring import DocumentScorer, format_ranking, ranking_json, read_candidates
 
     text = args.text if args.text is not None else _read_text(args.text_file)
@@ -184,6 +196,7 @@ def _read_text(path: str) -> str:
 
 
 def _summary(args: argparse.Namespace) -> int:
+    # Deferred: a command loads only its own stage (torch, datatrove, ...); `linkbert --help` starts fast.
     from pipeline.summary import summarize
 
     print(summarize(args.corpus, args.run, args.model))
@@ -191,9 +204,7 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _ablation(args: argparse.Namespace) -> int:
-    import dataclasses
-    import shlex
-
+    # Deferred: a command loads only its own stage (torch, datatrove, ...); `linkbert --help` starts fast.
     from pipeline.ablation_runs import load_ablation_config, run_ablation
 
     cfg = load_ablation_config(args.config, args.overrides)

@@ -93,3 +93,11 @@ def test_importing_a_module_loads_nothing_it_does_not_use(imported: str, unwante
         env=env,
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_every_function_local_import_says_what_it_defers() -> None:
+    """Imports inside functions only where they defer a heavy or optional dependency, each with the comment
+    that says so (scripts/local_imports.py lists them)."""
+    from scripts.local_imports import local_imports
+
+    assert [f"{file}:{line} {module}" for file, line, module, comment in local_imports() if not comment] == []

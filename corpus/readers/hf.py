@@ -16,10 +16,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from corpus.readers.jsonl import JsonlRecord, parse_record
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from corpus.readers.base import InputFormat
+from corpus.readers.jsonl import JsonlRecord, parse_record, record_document
+from corpus.readers.multistream import Slice
 from corpus.site.siteinfo import SiteInfo
 from foundation.errors import PipelineError
+
+if TYPE_CHECKING:
+    from corpus.config import CorpusConfig
 
 FIELDS = ("id", "title", "text", "links")
 # File name endings -> the `datasets` builder that reads them.
@@ -72,6 +82,7 @@ def check_inputs(inputs: list[str]) -> list[str]:
 
 def load_input(paths: list[str], split: str, cache_dir: str):
     """The input as one `datasets.Dataset` (memory-mapped Arrow)."""
+    # Deferred: datasets loads only for Hugging Face input.
     import datasets
 
     datasets.disable_progress_bars()
@@ -121,3 +132,49 @@ def read_rows(
             yield parse_record(obj, site)
         except ValueError as e:
             raise PipelineError(f"{where}: row {start + i} {e}; fix or remove that row") from None
+
+
+class HfReaderStep(PipelineStep):
+    """Yields this task's contiguous share of a Hugging Face dataset's rows as articles."""
+
+    name = "Hugging Face dataset reader"
+    type = "Reader"
+
+    def __init__(self, paths: list[str], columns: dict[str, str], split: str, cache_dir: str) -> None:
+        super().__init__()
+        self.paths, self.columns, self.split, self.cache_dir = paths, columns, split, cache_dir
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        ds = load_input(self.paths, self.split, self.cache_dir)  # the launcher's Arrow cache
+        where = ", ".join(self.paths)
+        for rec in read_rows(ds, self.columns, rank, world_size, SiteInfo.default(), where):
+            yield record_document(rec)
+
+
+class HfFormat(InputFormat):
+    """`corpus.format=hf`: a Hugging Face dataset (a save_to_disk folder, or parquet/JSON/CSV data files),
+    loaded once by the launcher into the Arrow cache the tasks map; tasks split the rows, not the files."""
+
+    name = "hf"
+    splits_files = False
+
+    def check_inputs(self, inputs: list[str]) -> list[str]:
+        return check_inputs(inputs)
+
+    def plan(
+        self, cfg: CorpusConfig, paths: list[str], indexes: dict[str, Path | None], logs: Path
+    ) -> list[list[Slice]]:
+        # Loaded here so the columns are checked before any task starts.
+        dataset = load_input(paths, cfg.hf_split, str(logs / "hf-cache"))
+        check_columns(dataset, cfg.hf_columns, ", ".join(paths))
+        return [[] for _ in range(cfg.tasks)]
+
+    def steps(
+        self,
+        cfg: CorpusConfig,
+        paths: list[str],
+        plan: list[list[Slice]],
+        indexes: dict[str, Path | None],
+        logs: Path,
+    ) -> list[PipelineStep]:
+        return [HfReaderStep(paths, cfg.hf_columns, cfg.hf_split, str(logs / "hf-cache"))]

@@ -17,11 +17,21 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from corpus.readers.multistream import Slice
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from corpus.readers.base import ARTICLE, FAILED, InputFormat
+from corpus.readers.multistream import Slice, plan_tasks
 from corpus.site.siteinfo import SiteInfo
 from corpus.site.titles import normalize_title
+from corpus.wikitext.clean import Link
 from foundation.errors import PipelineError
+
+if TYPE_CHECKING:
+    from corpus.config import CorpusConfig
 
 READ_BYTES = 1 << 20
 
@@ -139,3 +149,55 @@ def parse_record(obj: dict, site: SiteInfo) -> JsonlRecord:
         links=kept,
         links_dropped=len(targets) - len(kept),
     )
+
+
+class JsonlReaderStep(PipelineStep):
+    """Yields the records of this task's slices of JSONL files as articles."""
+
+    name = "JSONL reader"
+    type = "Reader"
+
+    def __init__(self, plan: list[list[Slice]]) -> None:
+        super().__init__()
+        self.plan = plan
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if len(self.plan) != world_size:
+            raise PipelineError(f"the extract plan has {len(self.plan)} tasks but {world_size} were launched")
+        for sl in self.plan[rank]:
+            for rec in read_jsonl(sl):
+                yield record_document(rec)
+
+
+def record_document(rec: JsonlRecord) -> Document:
+    """An article from a record with a title, text and links (JSONL, datasets and formats like them)."""
+    meta: dict[str, Any] = {"page_id": rec.id, "title": rec.raw_title}
+    if rec.title is None:
+        meta.update(status=FAILED, reason=f"title {rec.raw_title!r} is not a valid title")
+    else:
+        # Records' links have no position in the text: spanless body links (docs/formats.md).
+        links = [Link(t, t, -1, -1, "body") for t in rec.links]
+        meta.update(status=ARTICLE, title=rec.title, links=links, is_disambiguation=False)
+    return Document(text=rec.text, id=str(rec.id), metadata=meta)
+
+
+class JsonlFormat(InputFormat):
+    """`corpus.format=jsonl`: one JSON object per line (id, title, text, links); plain JSONL is cut into
+    16 MB blocks across tasks, compressed files go whole to one task."""
+
+    name = "jsonl"
+
+    def plan(
+        self, cfg: CorpusConfig, paths: list[str], indexes: dict[str, Path | None], logs: Path
+    ) -> list[list[Slice]]:
+        return plan_tasks(paths, cfg.tasks, indexes=indexes, jsonl=True)
+
+    def steps(
+        self,
+        cfg: CorpusConfig,
+        paths: list[str],
+        plan: list[list[Slice]],
+        indexes: dict[str, Path | None],
+        logs: Path,
+    ) -> list[PipelineStep]:
+        return [JsonlReaderStep(plan)]

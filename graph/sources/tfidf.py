@@ -39,6 +39,7 @@ TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+\b"
 
 
 def _vectorizer(cfg: TfidfConfig):
+    # Deferred: scikit-learn loads only for the tfidf source.
     from sklearn.feature_extraction.text import HashingVectorizer
 
     return HashingVectorizer(

@@ -37,6 +37,7 @@ def synthetic_vocab(vocab_size: int) -> list[str]:
 
 def _write_tokenizer(folder: Path, vocab: list[str]) -> str:
     """A BERT-style WordPiece fast tokenizer over `vocab`, saved so `AutoTokenizer` loads it."""
+    # Deferred: the tokenizer libraries load only when a corpus is generated.
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import BertTokenizerFast
 

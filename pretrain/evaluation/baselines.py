@@ -10,6 +10,8 @@ Metric names: `baseline_cosine_acc`, `baseline_cosine_acc_<relation>` (eval.json
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from foundation.atomic import write_text_atomic
+from foundation.paths import resolve_path
+from pretrain.data.heldout import select_balanced
+from pretrain.data.loader import build_train_sampler
 from pretrain.modeling.linkbert import masked_mean
 
 log = logging.getLogger(__name__)
@@ -39,6 +45,7 @@ class SegmentEncoder:
         device: torch.device | None = None,
     ) -> None:
         if isinstance(encoder, str | Path):
+            # Deferred: transformers takes seconds to import and only this path needs it.
             from transformers import AutoModel
 
             encoder = AutoModel.from_pretrained(str(encoder), dtype=torch.float32)
@@ -198,9 +205,6 @@ def frozen_cosine_baseline(corpus: Any, heldout: Any, cfg: Any) -> CosineBaselin
     """The frozen warm start's cosine baseline on the held-out pairs of `heldout` (`HeldOutBatches`),
     its thresholds fit on `cfg.eval.baseline_fit_pairs` training pairs (equal per relation). None for a
     model trained from scratch (no warm start to freeze) or with baseline_fit_pairs=0."""
-    from foundation.paths import resolve_path
-    from pretrain.data.heldout import select_balanced
-    from pretrain.data.loader import build_train_sampler
 
     if cfg.model.init_from is None or cfg.eval.baseline_fit_pairs == 0 or len(heldout.heldout.samples) == 0:
         return None
@@ -224,7 +228,6 @@ def frozen_cosine_baseline(corpus: Any, heldout: Any, cfg: Any) -> CosineBaselin
 
 def baseline_key(heldout: Any, cfg: Any) -> str:
     """What the frozen-cosine baseline depends on: the held-out pairs, the warm start, the fit."""
-    import hashlib
 
     digest = hashlib.sha256()
     digest.update(np.ascontiguousarray(heldout.heldout.samples, dtype=np.int64).tobytes())
@@ -238,9 +241,6 @@ def baseline_key(heldout: Any, cfg: Any) -> str:
 def cached_cosine_baseline(corpus: Any, heldout: Any, cfg: Any, cache: Path | None) -> CosineBaseline | None:
     """`frozen_cosine_baseline`, read from `cache` when it holds the one of this held-out set (a resumed
     run, or `linkbert eval` of the run's export), else computed and written there (atomically)."""
-    import json
-
-    from foundation.atomic import write_text_atomic
 
     key = baseline_key(heldout, cfg)
     if cache is not None and cache.is_file():

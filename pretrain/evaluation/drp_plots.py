@@ -14,9 +14,11 @@ CONFUSION_FILE = "drp_confusion.png"
 
 
 def _pyplot():
+    # Deferred: matplotlib loads only when a picture is drawn.
     import matplotlib
 
     matplotlib.use("Agg")
+    # Deferred: matplotlib loads only when a picture is drawn.
     from matplotlib import pyplot as plt
 
     return plt

@@ -183,9 +183,11 @@ def plot_retrieval(result: dict[str, Any], path: str | Path) -> bool:
     rankers = result.get("rankers") or {}
     if not rankers:
         return False
+    # Deferred: matplotlib loads only when a picture is drawn.
     import matplotlib
 
     matplotlib.use("Agg")
+    # Deferred: matplotlib loads only when a picture is drawn.
     from matplotlib import pyplot as plt
 
     metrics = (("mrr", "MRR"), ("recall@1", "R@1"), ("recall@5", "R@5"))

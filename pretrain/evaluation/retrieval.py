@@ -28,7 +28,10 @@ import numpy as np
 import torch
 
 from foundation.errors import PipelineError
+from pretrain.data.sampler import encode_segment_pairs, truncate_longest_first_array
+from pretrain.evaluation.baselines import SegmentEncoder
 from pretrain.evaluation.report import RECALL_AT, TEXT
+from pretrain.evaluation.scoring import drp_probabilities, drp_relations, load_export_model
 from pretrain.relations import LINKED
 
 log = logging.getLogger(__name__)
@@ -137,8 +140,6 @@ def drp_scores(
     """DRP probability of relation `column` for [CLS] anchor [SEP] doc [SEP], first segments, longest-first
     truncation to max_len, among the relations that hold between two documents (candidates are other
     documents: contiguous is impossible); each distinct (anchor, doc) pair is one forward."""
-    from pretrain.data.sampler import encode_segment_pairs, truncate_longest_first_array
-    from pretrain.evaluation.scoring import drp_probabilities
 
     n = corpus.num_docs
     pair_key = np.repeat(anchors[:, None], docs.shape[1], axis=1) * n + docs
@@ -184,6 +185,7 @@ def tfidf_vectors(corpus: Any, docs: np.ndarray, seed: int) -> Any:
     counts = _term_counts(corpus, docs).astype(np.float64)
     weighted = counts.multiply(idf[None, :]).tocsr()
     norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
+    # Deferred: scipy loads only for the sparse products that need it.
     from scipy import sparse
 
     return sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ weighted
@@ -191,6 +193,7 @@ def tfidf_vectors(corpus: Any, docs: np.ndarray, seed: int) -> Any:
 
 def _term_counts(corpus: Any, docs: np.ndarray) -> Any:
     """CSR [len(docs), vocab] token counts of the docs' first segments, special tokens dropped."""
+    # Deferred: scipy loads only for the sparse products that need it.
     from scipy import sparse
 
     seg = first_segments(corpus, docs)
@@ -241,8 +244,6 @@ def evaluate_retrieval(
     "recall@1", "recall@5"}}}`; `candidates` is N, the negatives per query (1 + N documents are ranked),
     `anchors` the anchor documents the queries come from. Without a usable query: `queries` 0, no
     rankers, and a `reason`."""
-    from pretrain.evaluation.baselines import SegmentEncoder
-    from pretrain.evaluation.scoring import drp_relations, load_export_model
 
     if num_candidates < 1:
         raise PipelineError(
@@ -316,9 +317,8 @@ def _warm_start_encoder(
     warm_start: str | Path | None, corpus: Any, max_len: int, batch_size: int, device: torch.device
 ) -> Any | None:
     """The warm start as a SegmentEncoder; None (with a warning) when it cannot read this corpus."""
+    # Deferred: transformers takes seconds to import and only this path needs it.
     from transformers import AutoConfig
-
-    from pretrain.evaluation.baselines import SegmentEncoder
 
     if warm_start is None:
         return None

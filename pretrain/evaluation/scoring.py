@@ -17,7 +17,9 @@ import numpy as np
 import torch
 
 from foundation.errors import PipelineError
+from pretrain.modeling.linkbert import LinkBertForPreTraining
 from pretrain.relations import DEFAULT_RELATIONS, LINKED
+from pretrain.relations import between_documents as possible
 
 
 def drp_relations(config: Any) -> tuple[str, ...]:
@@ -47,7 +49,6 @@ def check_export_folder(folder: Path) -> None:
 
 def load_export_model(folder: str | Path, device: torch.device | None = None) -> Any:
     """`LinkBertForPreTraining` of an export folder, fp32, in eval mode, on `device` (CUDA when there is one)."""
-    from pretrain.modeling.linkbert import LinkBertForPreTraining
 
     folder = Path(folder)
     check_export_folder(folder)
@@ -75,8 +76,6 @@ def drp_probabilities(
     the vocabulary, the largest single op of a BERT, for logits nothing here reads."""
     logits = model.drp_logits(input_ids, attention_mask, token_type_ids).float()
     if between_documents:
-        from pretrain.relations import between_documents as possible
-
         allowed = torch.tensor(possible(drp_relations(model.config)), device=logits.device)
         logits = logits.masked_fill(~allowed, float("-inf"))
     return torch.softmax(logits, dim=-1).cpu()
@@ -96,6 +95,7 @@ class DocumentScorer:
     def from_pretrained(
         cls, export_dir: str | Path, device: torch.device | str | None = None, *, batch_size: int = 32
     ) -> DocumentScorer:
+        # Deferred: transformers takes seconds to import and only this path needs it.
         from transformers import AutoTokenizer
 
         folder = Path(export_dir)

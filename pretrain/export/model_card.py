@@ -76,9 +76,11 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> bool:
     evals = [r for r in rows if r.get("split") == "eval" and "mlm_loss" in r]
     if not train and not evals:
         return False
+    # Deferred: matplotlib loads only when a picture is drawn.
     import matplotlib
 
     matplotlib.use("Agg")
+    # Deferred: matplotlib loads only when a picture is drawn.
     from matplotlib import pyplot as plt
 
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))

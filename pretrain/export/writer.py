@@ -31,10 +31,13 @@ import torch
 from formats import export as export_format
 from formats import run as run_format
 from formats import segments as segments_format
+from formats.pin import check_pin, corpus_identity
 from foundation.atomic import atomic_dir, write_json_atomic
 from foundation.errors import PipelineError
 from foundation.paths import resolve_path
 from pretrain.config import PretrainConfig, load_pretrain_config
+from pretrain.export.model_card import write_model_card
+from pretrain.modeling.linkbert import LinkBertForPreTraining, read_weights_file
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +128,6 @@ def load_checkpoint_weights(path: Path) -> dict[str, torch.Tensor]:
                 f"{path / tag}: DeepSpeed checkpoint could not be consolidated ({type(e).__name__}: {e}); "
                 "are the partitions of every rank there? export another checkpoint"
             ) from e
-    from pretrain.modeling.linkbert import read_weights_file
 
     for name in ("model.safetensors", "pytorch_model.bin"):
         if (path / name).is_file():
@@ -138,9 +140,8 @@ def load_checkpoint_weights(path: Path) -> dict[str, torch.Tensor]:
 
 def build_exported_model(source: CheckpointSource) -> Any:
     """The checkpoint's `LinkBertForPreTraining`, every weight checked against its config."""
+    # Deferred: transformers takes seconds to import and only this path needs it.
     from transformers import BertConfig
-
-    from pretrain.modeling.linkbert import LinkBertForPreTraining
 
     try:
         config = BertConfig.from_dict(dict(source.model_config))
@@ -186,6 +187,7 @@ def load_run_config(run_dir: Path) -> PretrainConfig:
 
 def export_tokenizer(corpus_dir: Path, out: Path, *, vocab_size: int, max_length: int) -> Any:
     """Save the corpus's tokenizer into `out` with the four files users expect."""
+    # Deferred: transformers takes seconds to import and only this path needs it.
     from transformers import AutoTokenizer
 
     source = corpus_dir / "segments" / "tokenizer"
@@ -253,8 +255,6 @@ def run_export(
     """Export a checkpoint (or `auto`: the newest complete one of `run_dir`) to the folder `output`.
 
     An existing export of another dtype is only replaced with `force`."""
-    from formats.pin import check_pin, corpus_identity
-    from pretrain.export.model_card import write_model_card
 
     if dtype not in DTYPES:
         raise PipelineError(f"--dtype {dtype}: choose one of {', '.join(DTYPES)}")

@@ -438,6 +438,7 @@ def read_weights_file(path: Path) -> dict[str, torch.Tensor]:
     """One `.safetensors` or pickled torch weights file; a damaged one is a PipelineError naming it."""
     try:
         if path.suffix == ".safetensors":
+            # Deferred: safetensors loads only when a weights file is read.
             from safetensors.torch import load_file
 
             return load_file(str(path))

@@ -72,6 +72,7 @@ def _skip_deepspeed_shm_build() -> None:
     """DeepSpeed JIT-compiles a shared-memory all-reduce op when its process group starts on CPUs (1-8
     minutes of C++ build on a fresh machine). Training never uses it (gloo does the collectives), so it
     is marked unavailable; DeepSpeed then falls back to torch.distributed as it does off Linux."""
+    # Deferred: deepspeed loads only for DeepSpeed runs.
     import deepspeed.ops
 
     compatible = getattr(deepspeed.ops, "__compatible_ops__", None)

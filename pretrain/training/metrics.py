@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
+from tqdm.auto import tqdm
 
 from formats import run as run_format
 from foundation.atomic import write_text_atomic
@@ -89,14 +90,13 @@ class MetricsLogger:
             write_text_atomic(self.path, "".join(f"{line}\n" for line in kept))
         self._file = self.path.open("a", encoding="utf-8")
         if self.cfg.tensorboard:
+            # Deferred: torch.utils.tensorboard loads the tensorboard package, only for logging.tensorboard.
             from torch.utils.tensorboard import SummaryWriter
 
             self._tb = SummaryWriter(str(Path(run_dir) / "tb"), purge_step=start_step + 1)
         if self.cfg.wandb:
             self._wandb = _init_wandb(self.cfg, Path(run_dir), run_name, run_config)
         if self.cfg.progress_bar:
-            from tqdm.auto import tqdm
-
             self._bar = tqdm(total=total, initial=start_step, unit="step", dynamic_ncols=True)
 
     # --- accumulation (device tensors only: no host sync per micro step) ---------------------------
@@ -224,6 +224,7 @@ class MetricsLogger:
 
 
 def _init_wandb(cfg: LoggingConfig, run_dir: Path, run_name: str, run_config: dict):
+    # Deferred: wandb loads only when logging.wandb is on.
     import wandb
 
     mode = cfg.wandb_mode

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from formats import run as run_format
+from formats.pin import check_pin, resolved_corpus
 from foundation.errors import PipelineError
 from foundation.paths import resolve_path
 from pretrain.config import PretrainConfig
@@ -41,6 +43,7 @@ class LaunchShape:
 
 def read_launch(path: str | None) -> LaunchShape:
     """Process counts of an accelerate config file (one process without one)."""
+    # Deferred: the config checks run without torch; only this check needs it.
     import torch
 
     gpu = torch.cuda.is_available()
@@ -114,6 +117,7 @@ def estimate_memory(
     per_layer = 4 * (h * h + h) + 2 * h * i + i + h + 4 * h
     params = layers * per_layer + (v + dims["positions"] + 2) * h + 2 * h + 2 * (h * h + h) + 2 * h + v
     params += h * cfg.drp.num_classes + cfg.drp.num_classes
+    # Deferred: loads torch and accelerate; the config checks before it run without them.
     from pretrain.training.distributed import resolve_precision
 
     scale = 1 if resolve_precision(cfg.train.mixed_precision) in ("bf16", "fp16") else 2
@@ -134,6 +138,7 @@ def estimate_memory(
 def available_memory(shape: LaunchShape) -> int:
     """Bytes one process may use: its GPU's memory, or this machine's available memory shared by its processes."""
     if shape.gpu:
+        # Deferred: the config checks run without torch; only this check needs it.
         import torch
 
         return int(torch.cuda.mem_get_info(0)[1])
@@ -210,8 +215,7 @@ def _check_warm_start(cfg: PretrainConfig, vocab_size: int) -> None:
 
 def _check_run(cfg: PretrainConfig, resume: str, corpus_dir: Path) -> tuple[list[str], bool]:
     """Lock, checkpoints and pin of the run folder; returns notes and whether the run is already finished."""
-    from formats import run as run_format
-    from formats.pin import check_pin
+    # Deferred: loads torch and accelerate; the config checks before it run without them.
     from pretrain.training.checkpoint import TrainerState, checkpoint_problem, finished_note
     from pretrain.training.run_lock import held_elsewhere
 
@@ -272,7 +276,7 @@ def preflight(
     cfg: PretrainConfig, *, shape: LaunchShape, resume: str = "none", available: int | None = None
 ) -> tuple[list[str], bool]:
     """All checks; returns the lines to print and whether the run is already finished (nothing to launch)."""
-    from formats.pin import resolved_corpus
+    # Deferred: loads torch and accelerate; the config checks before it run without them.
     from pretrain.data.corpus_data import LinkedCorpus
     from pretrain.data.loader import build_train_sampler
     from pretrain.data.pair_fit import pair_fit_warning

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import broadcast_object_list, set_seed
 
 from formats import run as run_format
 from formats.pin import check_pin, resolved_corpus, write_pin
@@ -30,7 +30,15 @@ from foundation.config import config_hash, read_yaml, save_resolved, to_dict
 from foundation.errors import PipelineError
 from foundation.paths import resolve_path
 from pretrain.config import PretrainConfig, drp_stream_view
+from pretrain.data.corpus_data import LinkedCorpus
+from pretrain.data.loader import build_heldout_batches, build_train_loader
+from pretrain.data.pair_fit import pair_fit_warning
+from pretrain.evaluation.baselines import cached_cosine_baseline, describe_cosine_baseline
+from pretrain.evaluation.drp_plots import write_drp_plots
+from pretrain.evaluation.evaluate import evaluate_model
+from pretrain.evaluation.report import format_metrics
 from pretrain.modeling.flops import flops_per_token, peak_flops
+from pretrain.modeling.linkbert import DRP_HEAD_PREFIX, POOLER_PREFIX, build_model, init_cosine_head
 from pretrain.training.checkpoint import Checkpointer, TrainerState, finished_note
 from pretrain.training.distributed import BatchPlan, build_accelerator, configure_batches, is_deepspeed
 from pretrain.training.metrics import MetricsLogger
@@ -180,10 +188,6 @@ class StepResult:
 
 
 def _build(acc: Accelerator, cfg: PretrainConfig):
-    from pretrain.data.corpus_data import LinkedCorpus
-    from pretrain.data.pair_fit import pair_fit_warning
-    from pretrain.modeling.linkbert import build_model
-
     corpus = LinkedCorpus.open(resolve_path(cfg.data.corpus))
     set_seed(cfg.train.seed)  # identical initial weights on every rank
     model, report = build_model(
@@ -229,8 +233,6 @@ def _start_from_the_baseline(
     """The cosine read-out's head starts as the frozen-cosine baseline's threshold classifier (fit on
     training pairs). Rank 0 computes the baseline into the run folder's cache, the others read it there;
     every rank sets the same head before `prepare`, so DDP and DeepSpeed start from it."""
-    from pretrain.evaluation.baselines import cached_cosine_baseline
-    from pretrain.modeling.linkbert import init_cosine_head
 
     if cfg.model.init_from is None or cfg.data.heldout_fraction == 0 or cfg.eval.baseline_fit_pairs == 0:
         log.info(
@@ -256,8 +258,6 @@ def _start_from_the_baseline(
 
 
 def _heldout_batches(corpus: Any, cfg: PretrainConfig, *, rank: int, world_size: int) -> Any:
-    from pretrain.data.loader import build_heldout_batches
-
     return build_heldout_batches(
         corpus,
         cfg.data,
@@ -276,7 +276,6 @@ def fresh_parameters(model: torch.nn.Module, report: Any) -> list[str]:
     """The parameters that start untrained and so learn at train.fresh_lr_scale from step 0: those the
     warm start lacked, and the pooler when it feeds a DRP classifier the checkpoint lacked (it was
     trained for no classifier of ours; checkpoints without an NSP head store an untrained one)."""
-    from pretrain.modeling.linkbert import DRP_HEAD_PREFIX, POOLER_PREFIX
 
     if report is None:
         return []
@@ -328,8 +327,6 @@ def _lock_run(acc: Accelerator, run_dir: Path) -> RunLock:
         except PipelineError as e:
             problem = str(e)
     if acc.num_processes > 1:
-        from accelerate.utils import broadcast_object_list
-
         problem = broadcast_object_list([problem], from_process=0)[0]
     if problem is not None:
         raise PipelineError(problem)
@@ -456,8 +453,6 @@ def _restored(checkpointer: Checkpointer, path: Path, state: TrainerState) -> Tr
 
 
 def _train_loader(corpus: Any, cfg: PretrainConfig, plan: BatchPlan, acc: Accelerator, start_sample: int):
-    from pretrain.data.loader import build_train_loader
-
     return build_train_loader(
         corpus,
         cfg.data,
@@ -538,7 +533,6 @@ class HeldOut:
     documents fails before training rather than at the end, where the final checkpoint waits."""
 
     def __init__(self, acc: Accelerator, corpus: Any, cfg: PretrainConfig) -> None:
-
         self.acc, self.every = acc, cfg.eval.every
         self.run_dir = Path(cfg.train.output_root) / cfg.train.run_name
         self.enabled = cfg.data.heldout_fraction > 0
@@ -551,8 +545,6 @@ class HeldOut:
         # it alone writes metrics). Cached in the run folder, so a resumed run and `linkbert eval` reuse it.
         self.baseline: dict[str, Any] = {}
         if acc.is_main_process:
-            from pretrain.evaluation.baselines import cached_cosine_baseline, describe_cosine_baseline
-
             baseline = cached_cosine_baseline(
                 corpus, self.batches, cfg, self.run_dir / run_format.BASELINE_FILE
             )
@@ -564,9 +556,6 @@ class HeldOut:
         return self.enabled and (step == max_steps or (self.every > 0 and step % self.every == 0))
 
     def run(self, model: Any, metrics: MetricsLogger, step: int) -> None:
-        from pretrain.evaluation.evaluate import evaluate_model
-        from pretrain.evaluation.report import format_metrics
-
         # Evaluation must not move the training RNG, or a run evaluated at step k and one resumed at k diverge.
         devices = [self.acc.device.index or 0] if self.acc.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
@@ -582,7 +571,6 @@ class HeldOut:
 
     def plot(self, step: int) -> None:
         """Per-relation accuracy over steps and the latest confusion matrix, as PNGs in runs/NAME/plots/."""
-        from pretrain.evaluation.drp_plots import write_drp_plots
 
         _, evals = run_format.split_rows(run_format.read_metrics(self.run_dir, up_to_step=step))
         write_drp_plots(evals, self.run_dir / run_format.PLOTS_DIR)

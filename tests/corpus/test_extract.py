@@ -136,12 +136,12 @@ def test_schema09_tiny_and_a_handwritten_greek_dump(tmp_path):
 
 
 def test_a_page_the_cleaner_cannot_handle_is_counted_and_skipped(tmp_path, monkeypatch):
-    import corpus.extract.launch
+    import corpus.readers.wikipedia
     import corpus.wikitext.clean
 
     # A page over the size limit is a broken input: not retried by the fallback parser, counted as failed.
     monkeypatch.setattr(corpus.wikitext.clean, "MAX_PAGE_CHARS", 1000)
-    monkeypatch.setattr(corpus.extract.launch, "MAX_PAGE_CHARS", 1000)
+    monkeypatch.setattr(corpus.readers.wikipedia, "MAX_PAGE_CHARS", 1000)
     bad_page = f"""  <page>
     <title>Huge</title>
     <ns>0</ns>
