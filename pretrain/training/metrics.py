@@ -81,13 +81,10 @@ class MetricsLogger:
 
     def _open(self, run_dir: Path, run_name: str, run_config: dict, start_step: int, total: int) -> None:
         # A resumed run replays the steps after its checkpoint: drop their rows so none appears twice.
+        # A cut last line (a run killed mid-write) goes with them: the contract's one rule.
         if self.path.exists():
-            kept = [
-                line
-                for line in self.path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= start_step
-            ]
-            write_text_atomic(self.path, "".join(f"{line}\n" for line in kept))
+            kept = run_format.read_metrics(run_dir, up_to_step=start_step)
+            write_text_atomic(self.path, "".join(json.dumps(row) + "\n" for row in kept))
         self._file = self.path.open("a", encoding="utf-8")
         if self.cfg.tensorboard:
             # Deferred: torch.utils.tensorboard loads the tensorboard package, only for logging.tensorboard.

@@ -268,7 +268,7 @@ def test_jsonl_byte_ranges_partition_the_lines(tmp_path):
 
 
 def test_progress_lines_report_pages_per_second(tmp_path, monkeypatch):
-    monkeypatch.setattr("corpus.extract.launch.PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr("corpus.extract.steps.PROGRESS_EVERY_S", 0.0)
     path = tmp_path / "docs.jsonl"
     write_jsonl(path, [{"id": i, "title": f"Doc {i}", "text": "t"} for i in range(130)])
     run_extract(CorpusConfig(format="jsonl"), [str(path)], str(tmp_path / "out"))

@@ -149,10 +149,6 @@ def test_a_resumed_run_drops_the_rows_after_its_checkpoint(tmp_path: Path) -> No
     assert read_metrics(tmp_path) == [*old[:3], {"step": 3, "split": "eval", "mlm_loss": 9.0}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MetricsLogger parses every line on resume; a cut last line (formats/run.py) raises",
-)
 def test_a_resumed_run_survives_a_cut_last_line(tmp_path: Path) -> None:
     """A run killed mid-write leaves a cut last line; resuming drops it and keeps the whole rows."""
     metrics_path(tmp_path).write_text('{"step": 1, "split": "train", "loss": 3.0}\n{"step": 2, "spl')
