@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from corpus.readers import FORMATS
+from corpus.wikitext.hatnotes import HATNOTE_TEMPLATES
 
 # Each corpus stage's `executor` section; defined beside the executor it configures.
 from foundation.executor import ExecutorConfig
@@ -49,20 +50,7 @@ class CorpusConfig:
     # whole file otherwise; so it is off unless asked for.
     expand_templates: bool = False
     # Templates whose first arguments are article titles ({{main|X}}): links of kind `template`.
-    hatnote_templates: list[str] = field(
-        default_factory=lambda: [
-            "main",
-            "main article",
-            "see also",
-            "further",
-            "further information",
-            "details",
-            "for",
-            "about",
-            "redirect",
-            "other uses",
-        ]
-    )
+    hatnote_templates: list[str] = field(default_factory=lambda: list(HATNOTE_TEMPLATES))
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:

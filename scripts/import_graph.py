@@ -12,6 +12,8 @@ The floors, lowest first; a module may import its own floor's modules and lower 
     pipeline                   command line, configuration tree, corpus build, ablations, summary
     bench | scripts            benchmarks and tools
 
+Inside corpus/ and pretrain/ the rooms (sub-packages) have floors of their own, in ROOMS.
+
     python scripts/import_graph.py            # floor -> floors it imports, then any circle or wrong way
     python scripts/import_graph.py --modules  # module -> project modules it imports
 """
@@ -35,6 +37,26 @@ FLOORS: list[tuple[str, ...]] = [
     ("pipeline",),
     TOOLS,
 ]
+
+
+# The rooms of a stage, lowest first; a room may import its own floor's rooms and lower ones only.
+ROOMS: dict[str, list[tuple[str, ...]]] = {
+    "corpus": [
+        ("corpus.site",),  # namespaces, titles, languages, site data
+        ("corpus.wikitext",),  # wikitext -> text and links
+        ("corpus.readers",),  # input formats
+        ("corpus.config",),
+        ("corpus.extract", "corpus.segments", "corpus.inspect"),  # the stages and the corpus inspector
+    ],
+    "pretrain": [
+        ("pretrain.counter_rng",),  # counter-based random numbers of every draw
+        ("pretrain.relations",),
+        ("pretrain.config",),
+        ("pretrain.data", "pretrain.modeling"),
+        ("pretrain.evaluation",),
+        ("pretrain.training", "pretrain.export"),
+    ],
+}
 
 
 def module_name(path: Path) -> str:
@@ -113,15 +135,31 @@ def floor_of(module: str) -> int:
     raise ValueError(f"{module} is on no floor: add {unit!r} to FLOORS in scripts/import_graph.py")
 
 
+def room_of(module: str) -> tuple[str, int] | None:
+    """The room of a corpus or pretrain module and its floor inside the stage (None elsewhere)."""
+    for rank, rooms in enumerate(ROOMS.get(unit_of(module), [])):
+        for room in rooms:
+            if module == room or module.startswith(room + "."):
+                return room, rank
+    if unit_of(module) in ROOMS and module != unit_of(module):
+        raise ValueError(f"{module} is in no room: add it to ROOMS in scripts/import_graph.py")
+    return None
+
+
 def wrong_way(imports: dict[str, set[str]]) -> list[str]:
-    """Imports of a higher floor, or of a sibling on the same floor."""
+    """Imports of a higher floor, or of a sibling on the same floor; inside a stage, of a higher room."""
     found = []
     for module, imported in sorted(imports.items()):
         for target in sorted(imported):
-            if unit_of(target) == unit_of(module):
+            if unit_of(target) != unit_of(module):
+                if floor_of(target) >= floor_of(module):
+                    found.append(
+                        f"{module} imports {target} ({unit_of(target)} is not below {unit_of(module)})"
+                    )
                 continue
-            if floor_of(target) >= floor_of(module):
-                found.append(f"{module} imports {target} ({unit_of(target)} is not below {unit_of(module)})")
+            here, there = room_of(module), room_of(target)
+            if here and there and here[0] != there[0] and there[1] >= here[1]:
+                found.append(f"{module} imports {target} ({there[0]} is not below {here[0]})")
     return found
 
 

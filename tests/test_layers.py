@@ -61,10 +61,26 @@ def test_the_check_catches_wrong_way_imports_and_circles() -> None:
         "foundation.config imports corpus.config (corpus is not below foundation)",
         "foundation.config imports pretrain.config (pretrain is not below foundation)",
         "pretrain.data.loader imports graph.csr (graph is not below pretrain)",
+        "pretrain.evaluation.evaluate imports pretrain.export.model_card (pretrain.export is not below "
+        "pretrain.evaluation)",
         "pretrain.training.trainer imports pipeline.tree (pipeline is not below pretrain)",
     ]
     assert circles(before) == [["pretrain.evaluation.evaluate", "pretrain.export.model_card"]]
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_check_catches_a_room_importing_a_higher_room() -> None:
+    inside = {
+        "pretrain.data.loader": {"pretrain.training.trainer"},  # data reaching up into the training loop
+        "pretrain.training.trainer": {"pretrain.export.writer"},  # training and export are siblings
+        "corpus.wikitext.clean": {"corpus.config"},  # cleaning below the stage's config
+        "pretrain.evaluation.evaluate": {"pretrain.modeling.linkbert"},  # downward: fine
+    }
+    assert wrong_way(inside) == [
+        "corpus.wikitext.clean imports corpus.config (corpus.config is not below corpus.wikitext)",
+        "pretrain.data.loader imports pretrain.training.trainer (pretrain.training is not below pretrain.data)",
+        "pretrain.training.trainer imports pretrain.export.writer (pretrain.export is not below pretrain.training)",
+    ]
 
 
 def test_function_local_imports_count() -> None:

@@ -52,14 +52,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from corpus.config import CorpusConfig
 from corpus.site import sitedata
 from corpus.site.siteinfo import SiteInfo
 from corpus.site.titles import INTERWIKI_PREFIXES, LANGUAGE_CODES, classify_link_target
+from corpus.wikitext.hatnotes import HATNOTE_TEMPLATES
 from corpus.wikitext.template_expander import TemplateLibrary
 from corpus.wikitext.templates import OWN_NAME_TEMPLATES, render, renderer_for
 
-DEFAULT_HATNOTES: tuple[str, ...] = tuple(CorpusConfig().hatnote_templates)
+DEFAULT_HATNOTES = HATNOTE_TEMPLATES
 _OWN_NAME = OWN_NAME_TEMPLATES
 
 # Templates marking a disambiguation page (compared like hatnotes: case-insensitive, `_` = space).

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from formats.documents import CorpusShards
-from graph.config import GraphConfig
 from graph.nodes import Nodes
+
+if TYPE_CHECKING:  # the config is read, never imported: graph/config.py names the sources
+    from graph.config import GraphConfig
 
 
 @dataclass

@@ -9,7 +9,7 @@ hash join each. Every link read is counted once: as an edge or under the reason 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -17,11 +17,13 @@ import pyarrow.compute as pc
 
 from formats.documents import Shard, iter_columns, leaf_path, link_capacity, open_shard
 from foundation.errors import PipelineError
-from graph.config import GraphConfig
 from graph.csr import EdgeBuffer, sort_unique
 from graph.nodes import DOC_COLUMNS, Nodes, release_unused
 from graph.resolve import LinkResolver, TitleTable, build_title_table
 from graph.sources.base import SourceContext, SourceEdges
+
+if TYPE_CHECKING:  # the config is read, never imported: graph/config.py names the sources
+    from graph.config import GraphConfig
 
 log = logging.getLogger("linkbert.graph")
 

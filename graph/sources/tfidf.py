@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,8 +29,10 @@ import scipy.sparse as sp
 
 from formats.documents import iter_columns, open_shard
 from foundation.errors import PipelineError
-from graph.config import TfidfConfig
 from graph.sources.base import SourceContext, SourceEdges
+
+if TYPE_CHECKING:  # the config is read, never imported: graph/config.py names the sources
+    from graph.config import TfidfConfig
 
 log = logging.getLogger("linkbert.graph")
 

@@ -17,8 +17,8 @@ import torch
 
 from foundation.errors import PipelineError
 from pretrain.config import DataConfig
+from pretrain.counter_rng import below_array, stream_array
 from pretrain.data.corpus_data import SPECIAL_KEYS, LinkedCorpus
-from pretrain.data.counter_rng import below_array, stream_array
 
 IGNORE_INDEX = -100  # label of tokens without an MLM target (torch cross_entropy's default ignore_index)
 _RANDOM_TOKEN_DRAWS = 1 << 32  # counter offset of the replacement-token draws, past the per-position ones

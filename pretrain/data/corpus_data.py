@@ -17,7 +17,7 @@ from formats import graph as graph_format
 from formats import segments as segments_format
 from formats.segments import SPECIAL_KEYS
 from foundation.errors import PipelineError
-from pretrain.data.counter_rng import hash_unit_interval
+from pretrain.counter_rng import hash_unit_interval
 
 __all__ = ["SPECIAL_KEYS", "LinkedCorpus", "split_documents"]
 

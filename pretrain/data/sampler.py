@@ -20,8 +20,8 @@ import numpy as np
 
 from foundation.errors import PipelineError
 from pretrain.config import DrpConfig
+from pretrain.counter_rng import below_array, fold_key_array, stream_array, uniform_array
 from pretrain.data.corpus_data import LinkedCorpus
-from pretrain.data.counter_rng import below_array, fold_key_array, stream_array, uniform_array
 from pretrain.relations import relation_class
 from pretrain.relations.base import Relation, RelationContext, SegmentRanges, count_usable_out_links
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from pretrain.data.counter_rng import below_array, uniform_array
+from pretrain.counter_rng import below_array, uniform_array
 from pretrain.relations.base import Relation, RelationContext, SegmentRanges, count_usable_out_links
 
 log = logging.getLogger(__name__)

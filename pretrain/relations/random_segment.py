@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pretrain.data.counter_rng import below_array
+from pretrain.counter_rng import below_array
 from pretrain.relations.base import Relation, SegmentRanges
 
 

@@ -25,8 +25,9 @@ from foundation.errors import PipelineError
 from pretrain.config import ModelConfig
 from pretrain.data.corpus_data import LinkedCorpus
 from pretrain.data.synthetic import write_synthetic_corpus
+from pretrain.export.checkpoint_source import build_exported_model, find_checkpoint
 from pretrain.export.evaluate_export import run_eval
-from pretrain.export.writer import build_exported_model, find_checkpoint, run_export
+from pretrain.export.writer import run_export
 from pretrain.modeling.linkbert import LinkBertForPreTraining, build_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -366,7 +367,7 @@ DEEPSPEED_SAVER = textwrap.dedent(
     from accelerate.utils import DeepSpeedPlugin, InitProcessGroupKwargs
     from pretrain.training.checkpoint import Checkpointer, TrainerState
     from pretrain.config import CheckpointConfig
-    from pretrain.export.writer import build_exported_model, find_checkpoint
+    from pretrain.export.checkpoint_source import build_exported_model, find_checkpoint
 
     stage, source_dir, run_dir = int(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     torch.set_num_threads(1)

@@ -13,7 +13,8 @@ from pretrain.data.corpus_data import LinkedCorpus
 from pretrain.data.pair_fit import pair_fit_warning
 from pretrain.data.sampler import truncate_longest_first_array
 from pretrain.data.synthetic import write_synthetic_corpus
-from pretrain.training.preflight import GIB, LaunchShape, preflight
+from pretrain.training.memory import GIB, LaunchShape
+from pretrain.training.preflight import preflight
 
 PRESETS = Path(__file__).resolve().parents[2] / "configs" / "pretrain"
 CPU1 = LaunchShape(processes=1, per_machine=1, gpu=False)

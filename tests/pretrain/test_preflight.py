@@ -14,7 +14,8 @@ from foundation.errors import PipelineError
 from pipeline import cli
 from pipeline.tree import load_config
 from pretrain.data.synthetic import write_synthetic_corpus
-from pretrain.training.preflight import GIB, LaunchShape, estimate_memory, model_dims, preflight
+from pretrain.training.memory import GIB, LaunchShape, estimate_memory, model_dims
+from pretrain.training.preflight import preflight
 
 REPO = Path(__file__).resolve().parents[2]
 PRESETS = REPO / "configs" / "pretrain"

@@ -17,8 +17,8 @@ from foundation.config import ConfigError
 from foundation.errors import PipelineError
 from pipeline.tree import load_config
 from pretrain.config import DataConfig, DrpConfig
+from pretrain.counter_rng import below_array
 from pretrain.data.corpus_data import LinkedCorpus
-from pretrain.data.counter_rng import below_array
 from pretrain.data.loader import build_eval_sampler, build_train_sampler
 from pretrain.data.sampler import PairSampler
 from pretrain.relations import RELATIONS
