@@ -2,7 +2,7 @@
 
 A format is one module with a subclass of `InputFormat` (corpus/readers/base.py: check the inputs, cut
 them into tasks, give the datatrove steps that read them). Adding one is a new file plus its line in
-FORMATS; a format defined outside the package is registered the same way (tests/corpus/plugin_tsv.py).
+FORMATS; a format defined outside the package is registered the same way (tests/corpus/readers/plugin_tsv.py).
 Modules are imported when used, so the config checks names without importing datatrove.
 """
 

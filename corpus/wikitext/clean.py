@@ -1,7 +1,7 @@
 """Wikitext -> clean plain text + article links with their character spans.
 
 A hand-written scanner instead of a full parse (mwparserfromhell is ~10x slower and stays the
-reference: tests/corpus/test_wikitext_reference.py proves the links equal on the real sample).
+reference: tests/corpus/wikitext/test_wikitext_reference.py proves the links equal on the real sample).
 Every construct is found by a literal-prefixed regex (C speed); templates, tables and extension
 tags are paired with a stack over their tokens, wikilinks are resolved innermost first (one
 nesting level per pass, at most MAX_NESTING passes), so the work is linear in the page size.

@@ -2,7 +2,7 @@
 
 The backend (single process, DDP, DeepSpeed) comes from the accelerate config file given to
 `accelerate launch`; a plain `linkbert pretrain` is one process. Silent traps handled here (each one
-reproduced by tests/pretrain/test_distributed.py):
+reproduced by tests/pretrain/training/test_distributed.py):
 - without a GPU accelerate picks no process-group backend: gloo is requested explicitly, else the
   DeepSpeed ranks all act as rank 0 and DDP replicas run unwrapped and unsynchronised;
 - DDP on CPUs needs `cpu=True`, which with DeepSpeed would silently drop the DeepSpeed plugin;

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline import cli
 from pretrain.data.corpus_data import LinkedCorpus
-from tests.pretrain.test_trainer import run_cli
+from tests.pretrain.training.test_trainer import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 DUMP = REPO / "tests" / "data" / "wiki" / "enwiki-sample.xml.bz2"

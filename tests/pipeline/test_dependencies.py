@@ -31,7 +31,7 @@ OPTIONAL = {"ray": "ray"}
 INDIRECT = {"tensorboard"}
 # Declared but used outside the installed packages' imports, with the reason.
 NOT_IMPORTED = {
-    # tests/corpus/test_wikitext_reference.py and bench/wikitext.py compare the scanner against it
+    # tests/corpus/wikitext/test_wikitext_reference.py and bench/wikitext.py compare the scanner against it
     "mwparserfromhell",
 }
 

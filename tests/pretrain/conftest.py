@@ -43,7 +43,7 @@ def sample_corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def minilm_export(sample_corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Hugging Face export of a short real run: the ci preset (a MiniLM warm start) for 2 steps."""
     from pretrain.export.writer import run_export
-    from tests.pretrain.test_trainer import run_cli
+    from tests.pretrain.training.test_trainer import run_cli
 
     root = tmp_path_factory.mktemp("minilm")
     args = [

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pretrain.test_trainer import run_cli
+from tests.pretrain.training.test_trainer import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 120
