@@ -113,7 +113,7 @@ class Ours:
             cfg.logging,
             run_name="bench",
             run_config={},
-            drp_relations=("contiguous", "random", "linked"),
+            drp_relations=cfg.drp.relations,
             start_step=0,
             total_steps=cfg.train.max_steps,
         )

@@ -5,7 +5,7 @@ embeddings of A and of B, each encoded alone as `[CLS] segment [SEP]` (the way s
 used): contiguous segments are close, random ones far, linked ones in between. `CosineThresholds`
 turns that one number into a relation with K-1 thresholds fit on training pairs (the relations ordered
 by their mean cosine there); the held-out pairs are then scored exactly like the model's DRP head.
-Metric names: `baseline_cosine_acc`, `baseline_cosine_acc_<relation>` (eval.json, metrics.jsonl).
+Metric names: `baseline_cosine_acc`, `baseline_cosine_acc_<relation>` (eval.json and the run's metrics rows).
 """
 
 from __future__ import annotations
