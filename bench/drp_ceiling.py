@@ -56,7 +56,7 @@ from pipeline.tree import load_config  # noqa: E402
 from pretrain.data.corpus_data import LinkedCorpus  # noqa: E402
 from pretrain.data.heldout import select_balanced  # noqa: E402
 from pretrain.data.loader import build_train_sampler  # noqa: E402
-from pretrain.evaluation.baselines import CosineThresholds  # noqa: E402
+from pretrain.evaluation.baselines import CosineThresholds, SegmentEncoder  # noqa: E402
 from pretrain.modeling.linkbert import masked_mean, segment_means  # noqa: E402
 
 RARE_IDF = 4.0
@@ -68,20 +68,19 @@ class FrozenSegments:
 
     def __init__(self, encoder, corpus: LinkedCorpus, batch_size: int = 32) -> None:
         self.encoder, self.corpus, self.batch_size = encoder, corpus, batch_size
+        self.segment_rows = SegmentEncoder(
+            encoder, corpus, device=torch.device("cpu")
+        ).rows  # the baseline's rows
         self.layer_means: dict[int, torch.Tensor] = {}  # [layers + 1, H], unit length
         self.tokens: dict[int, torch.Tensor] = {}  # [T, H] last-layer token states, unit length
         self.pieces: dict[int, set[int]] = {}
-
-    def body(self, segment: int) -> np.ndarray:
-        offsets = self.corpus.segment_offsets
-        return np.asarray(self.corpus.tokens[offsets[segment] : offsets[segment + 1]], dtype=np.int64)
 
     @torch.no_grad()
     def add(self, segments: np.ndarray) -> None:
         todo = sorted(set(segments.tolist()) - self.layer_means.keys())
         for b0 in range(0, len(todo), self.batch_size):
             chunk = todo[b0 : b0 + self.batch_size]
-            rows = [np.concatenate([[self.corpus.cls_id], self.body(s), [self.corpus.sep_id]]) for s in chunk]
+            rows = [np.asarray(r, dtype=np.int64) for r in self.segment_rows(np.asarray(chunk))]
             width = max(len(r) for r in rows)
             ids = torch.full((len(rows), width), self.corpus.pad_id, dtype=torch.long)
             mask = torch.zeros_like(ids)
@@ -214,11 +213,10 @@ def main() -> None:
     best = 0.0
     for label, features in sets.items():
         scaler = StandardScaler().fit(np.stack([x_fit[f] for f in features], 1))
-        probe = LogisticRegression(max_iter=2000).fit(
-            scaler.transform(np.stack([x_fit[f] for f in features], 1)), y_fit
-        )
+        train_x = scaler.transform(np.stack([x_fit[f] for f in features], 1))
+        probe = LogisticRegression(max_iter=2000).fit(train_x, y_fit)
         predicted = probe.predict(scaler.transform(np.stack([x_held[f] for f in features], 1)))
-        fitted = probe.score(scaler.transform(np.stack([x_fit[f] for f in features], 1)), y_fit)
+        fitted = probe.score(train_x, y_fit)
         acc = float((predicted == y_held).mean())
         best = max(best, acc)
         print(f"{'logistic probe: ' + label:58s} {acc:8.3f}  {per_class(y_held, predicted, k)}  {fitted:.3f}")
